@@ -1,0 +1,323 @@
+"""The request is the transaction.
+
+``RequestTransactionMiddleware`` gives each HTTP request one lazily opened session, lets the
+endpoint work, and commits *before* a byte of the response is sent, so a failed commit is
+answered as a failure, never as a success. A response of 400 or more rolls everything back.
+
+POSTs under /v1 that carry ``Idempotency-Key`` are claimed first (see idempotency.service)
+and their response is stored in the same transaction as the request's changes.
+Rate-limit headers set by the auth dependency are added here, to every response.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import anyio.to_thread
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm import Session
+
+from invoicehub.api.runtime import Runtime
+from invoicehub.auth import service as auth_service
+from invoicehub.errors import AppError, Unauthenticated
+from invoicehub.idempotency import service as idempotency
+from invoicehub.kit.db import Database
+from invoicehub.kit.ratelimit import RateLimitResult
+
+log = logging.getLogger(__name__)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+IDEMPOTENT_PREFIXES = ("/v1/",)
+
+
+class SessionHolder:
+    """Opens the session on first use, so requests that never touch the database pay nothing."""
+
+    def __init__(self, database: Database, *, write: bool) -> None:
+        self._database = database
+        self.write = write
+        self._session: Session | None = None
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            self._session = self._database.session(write=self.write)
+        return self._session
+
+    @property
+    def opened(self) -> bool:
+        return self._session is not None
+
+    def commit(self) -> None:
+        if self._session is not None:
+            self._session.commit()
+
+    def rollback(self) -> None:
+        if self._session is not None:
+            self._session.rollback()
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+
+class _Captured:
+    def __init__(self) -> None:
+        self.start: Message | None = None
+        self.body = bytearray()
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.start = message
+        elif message["type"] == "http.response.body":
+            self.body.extend(message.get("body", b""))
+
+    @property
+    def status(self) -> int:
+        return int(self.start["status"]) if self.start else 500
+
+    def header(self, name: bytes) -> str | None:
+        for key, value in (self.start or {}).get("headers", []):
+            if key.lower() == name:
+                return bytes(value).decode("latin-1")
+        return None
+
+
+def error_body(error: AppError) -> bytes:
+    return json.dumps({"error": error.to_dict()}).encode()
+
+
+def rate_limit_headers(result: RateLimitResult | None) -> list[tuple[bytes, bytes]]:
+    if result is None:
+        return []
+    headers = [
+        (b"x-ratelimit-limit", str(result.limit).encode()),
+        (b"x-ratelimit-remaining", str(result.remaining).encode()),
+        (b"x-ratelimit-reset", str(result.reset_at).encode()),
+    ]
+    if not result.allowed:
+        headers.append((b"retry-after", str(result.retry_after).encode()))
+    return headers
+
+
+class RequestTransactionMiddleware:
+    def __init__(self, app: ASGIApp, *, runtime: Runtime) -> None:
+        self.app = app
+        self.runtime = runtime
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        state = scope.setdefault("state", {})
+        holder = SessionHolder(self.runtime.database, write=scope["method"] not in SAFE_METHODS)
+        state["runtime"] = self.runtime
+        state["db"] = holder
+        try:
+            await self._handle(scope, receive, send, state, holder)
+        finally:
+            if holder.opened:
+                await anyio.to_thread.run_sync(holder.close)
+
+    async def _handle(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        state: dict[str, Any],
+        holder: SessionHolder,
+    ) -> None:
+        claim: idempotency.Claim | None = None
+        key = _header(scope, b"idempotency-key")
+        if (
+            key is not None
+            and scope["method"] == "POST"
+            and scope["path"].startswith(IDEMPOTENT_PREFIXES)
+        ):
+            body = await _read_body(receive)
+            receive = _replay(body)
+            try:
+                outcome = await anyio.to_thread.run_sync(self._claim, scope, state, key, body)
+            except AppError as error:
+                await _send(send, error.status_code, error_body(error), "application/json", [])
+                return
+            if isinstance(outcome, idempotency.StoredResponse):
+                await _send(
+                    send,
+                    outcome.status_code,
+                    outcome.body,
+                    outcome.content_type,
+                    [(b"idempotent-replayed", b"true")],
+                )
+                return
+            claim = outcome
+
+        captured = _Captured()
+        try:
+            await self.app(scope, receive, captured.send)
+        except BaseException:
+            await anyio.to_thread.run_sync(holder.rollback)
+            if claim is not None:
+                await anyio.to_thread.run_sync(self._release, claim)
+            raise
+
+        status = captured.status
+        if status < 400:
+            failure = await anyio.to_thread.run_sync(self._finish, holder, claim, captured)
+            if failure is not None:
+                if claim is not None:
+                    await anyio.to_thread.run_sync(self._release, claim)
+                await _send(
+                    send,
+                    failure.status_code,
+                    error_body(failure),
+                    "application/json",
+                    rate_limit_headers(state.get("rate_limit")),
+                )
+                return
+        else:
+            await anyio.to_thread.run_sync(holder.rollback)
+            if claim is not None:
+                await anyio.to_thread.run_sync(self._release, claim)
+
+        assert captured.start is not None
+        start = dict(captured.start)
+        start["headers"] = [*start.get("headers", []), *rate_limit_headers(state.get("rate_limit"))]
+        await send(start)
+        await send({"type": "http.response.body", "body": bytes(captured.body), "more_body": False})
+
+    # The methods below run in worker threads: they block on the database.
+
+    def _claim(
+        self, scope: Scope, state: dict[str, Any], key: str, body: bytes
+    ) -> idempotency.Claim | idempotency.StoredResponse:
+        settings = self.runtime.settings
+        with self.runtime.database.session(write=True) as session:
+            secret = auth_service.secret_from_headers(
+                authorization=_header(scope, b"authorization"),
+                x_api_key=_header(scope, b"x-api-key"),
+            )
+            if secret is None:
+                raise Unauthenticated(
+                    "no API key: send Authorization: Bearer sk_… or X-API-Key: sk_…"
+                )
+            auth = auth_service.authenticate_secret(session, secret)
+            state["auth"] = auth
+            outcome = idempotency.claim_key(
+                session,
+                organization_id=auth.organization_id,
+                key=key,
+                request_fingerprint=idempotency.fingerprint(
+                    scope["method"], scope["path"], scope.get("query_string", b""), body
+                ),
+                ttl=dt.timedelta(hours=settings.idempotency_key_ttl_hours),
+                stale_after=dt.timedelta(seconds=settings.idempotency_stale_lock_seconds),
+            )
+            session.commit()
+            return outcome
+
+    def _release(self, claim: idempotency.Claim) -> None:
+        with self.runtime.database.session(write=True) as session:
+            idempotency.release_claim(session, claim)
+            session.commit()
+
+    def _finish(
+        self, holder: SessionHolder, claim: idempotency.Claim | None, captured: _Captured
+    ) -> AppError | None:
+        try:
+            if claim is not None and not idempotency.complete_claim(
+                holder.session,
+                claim,
+                status_code=captured.status,
+                body=bytes(captured.body),
+                content_type=captured.header(b"content-type"),
+            ):
+                holder.rollback()
+                return _LostClaim(
+                    "this request's Idempotency-Key was taken over by a retry; nothing was saved"
+                )
+            holder.commit()
+        except IntegrityError:
+            log.exception("commit refused by a constraint")
+            holder.rollback()
+            return _CommitConflict(
+                "the change conflicts with another one that was saved first; nothing was saved"
+            )
+        except DBAPIError:
+            log.exception("commit failed")
+            holder.rollback()
+            return _CommitFailed("the database could not save the change; nothing was saved, retry")
+        return None
+
+
+class _CommitConflict(AppError):
+    status_code = 409
+    default_code = "conflict"
+
+
+class _CommitFailed(AppError):
+    status_code = 503
+    error_type = "api_error"
+    default_code = "database_unavailable"
+
+
+class _LostClaim(AppError):
+    status_code = 409
+    error_type = "idempotency_error"
+    default_code = "idempotency_key_in_use"
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return bytes(value).decode("latin-1")
+    return None
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks = bytearray()
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunks.extend(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return bytes(chunks)
+
+
+def _replay(body: bytes) -> Receive:
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    return receive
+
+
+async def _send(
+    send: Send, status: int, body: bytes, content_type: str | None, extra: list[tuple[bytes, bytes]]
+) -> None:
+    headers = [
+        (b"content-type", (content_type or "application/json").encode()),
+        (b"content-length", str(len(body)).encode()),
+        *extra,
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})

@@ -1,0 +1,130 @@
+"""create_app(): settings, database, middleware, error handlers and routers in one place."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from invoicehub import __version__
+from invoicehub.api.middleware import RequestTransactionMiddleware
+from invoicehub.api.runtime import Runtime
+from invoicehub.config import Settings, get_settings
+from invoicehub.errors import AppError
+from invoicehub.events.endpoints import router as events_router
+from invoicehub.invoices.endpoints import router as invoices_router
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """
+invoicehub's native API. Authenticate with `Authorization: Bearer sk_…` (or `X-API-Key: sk_…`).
+Amounts are decimal strings in the invoice's currency. Every POST accepts `Idempotency-Key`.
+Errors come as `{"error": {"type", "code", "message", "param"}}`.
+"""
+
+
+def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    runtime = runtime or Runtime.build(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        runtime.database.dispose()
+
+    app = FastAPI(
+        title="invoicehub", version=__version__, description=DESCRIPTION, lifespan=lifespan
+    )
+    app.state.runtime = runtime
+    app.add_middleware(RequestTransactionMiddleware, runtime=runtime)
+    _install_error_handlers(app)
+    app.include_router(invoices_router)
+    app.include_router(events_router)
+
+    @app.get("/healthz", tags=["operations"], summary="Liveness and database check")
+    def healthz() -> JSONResponse:
+        try:
+            with runtime.database.session(write=False) as session:
+                session.execute(text("SELECT 1"))
+        except Exception:
+            log.exception("health check could not reach the database")
+            return JSONResponse(
+                {"status": "unavailable", "database": "unreachable"}, status_code=503
+            )
+        return JSONResponse({"status": "ok", "database": runtime.database.engine.dialect.name})
+
+    return app
+
+
+def _error_response(
+    status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse({"error": body}, status_code=status, headers=headers)
+
+
+def validation_param(loc: tuple[Any, ...]) -> str | None:
+    """("body", "line_items", 0, "quantity") -> "line_items.0.quantity"."""
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or None
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AppError)
+    async def app_error(_request: Request, exc: AppError) -> JSONResponse:
+        return _error_response(exc.status_code, exc.to_dict(), exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        details = []
+        for error in errors:
+            param = validation_param(tuple(error.get("loc", ())))
+            details.append({"param": param, "message": str(error.get("msg", "invalid"))})
+        first = details[0] if details else {"param": None, "message": "invalid request"}
+        message = f"{first['param']}: {first['message']}" if first["param"] else first["message"]
+        if errors and errors[0].get("type") == "json_invalid":
+            message = "the request body is not valid JSON"
+        return _error_response(
+            422,
+            {
+                "type": "invalid_request_error",
+                "code": "validation_error",
+                "message": message,
+                "param": first["param"],
+                "errors": details,
+            },
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return _error_response(
+            exc.status_code,
+            {
+                "type": "invalid_request_error",
+                "code": code,
+                "message": str(exc.detail),
+                "param": None,
+            },
+            dict(exc.headers or {}),
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        return _error_response(
+            500,
+            {
+                "type": "api_error",
+                "code": "internal_error",
+                "message": "internal error; nothing was saved",
+                "param": None,
+            },
+        )

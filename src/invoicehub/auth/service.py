@@ -1,0 +1,92 @@
+"""API keys: a public ``pk_…`` and a secret ``sk_…`` per key; the secret is shown once.
+
+The secret is 192 random bits, so a SHA-256 of it is as good as a slow hash and lets the
+key be found by an index; the found hash is still compared in constant time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from invoicehub.auth import repository
+from invoicehub.errors import Unauthenticated
+from invoicehub.kit import clock
+from invoicehub.kit.ids import new_public_id, new_secret
+from invoicehub.models import ApiKey, Organization
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedKey:
+    key: ApiKey
+    secret_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuthContext:
+    """Who is calling: resolved once per request and shared by every layer that asks."""
+
+    organization_id: int
+    organization_public_id: str
+    organization_verified: bool
+    api_key_id: int
+    public_key: str
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def create_api_key(
+    session: Session, organization: Organization, *, name: str | None = None
+) -> IssuedKey:
+    secret = new_secret("sk")
+    key = repository.add(
+        session,
+        ApiKey(
+            public_id=new_public_id("key"),
+            organization_id=organization.id,
+            public_key=new_secret("pk", 18),
+            secret_hash=hash_secret(secret),
+            secret_last4=secret[-4:],
+            name=name,
+            created_at=clock.utcnow(),
+        ),
+    )
+    return IssuedKey(key=key, secret_key=secret)
+
+
+def authenticate_secret(
+    session: Session, secret: str, *, public_key: str | None = None
+) -> AuthContext:
+    """Resolve a secret key (and, where the wire format sends it, its public key)."""
+    if not secret.startswith("sk_"):
+        raise Unauthenticated("invalid API key: expected a secret key starting with sk_")
+    expected_hash = hash_secret(secret)
+    found = repository.find_active_by_secret_hash(session, expected_hash)
+    if found is None or not hmac.compare_digest(found[0].secret_hash, expected_hash):
+        raise Unauthenticated("invalid API key")
+    key, organization = found
+    if public_key is not None and not hmac.compare_digest(key.public_key, public_key):
+        raise Unauthenticated("invalid API key: the public key does not belong to the secret key")
+    return AuthContext(
+        organization_id=organization.id,
+        organization_public_id=organization.public_id,
+        organization_verified=organization.verified,
+        api_key_id=key.id,
+        public_key=key.public_key,
+    )
+
+
+def secret_from_headers(*, authorization: str | None, x_api_key: str | None) -> str | None:
+    """The secret key from ``Authorization: Bearer sk_…`` or ``X-API-Key: sk_…``."""
+    if authorization:
+        scheme, _, credentials = authorization.partition(" ")
+        if scheme.lower() == "bearer" and credentials.strip():
+            return credentials.strip()
+    if x_api_key and x_api_key.strip():
+        return x_api_key.strip()
+    return None

@@ -1,0 +1,52 @@
+"""Settings: the only place that reads the environment (prefix ``INVOICEHUB_``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="INVOICEHUB_", extra="ignore")
+
+    database_url: str = Field(
+        default=f"sqlite:///{Path('invoicehub.db').resolve().as_posix()}",
+        description="sqlite:///path/to/file.db or postgresql://user@host:5432/db",
+    )
+    database_pool_size: int = Field(default=10, ge=1)
+    database_max_overflow: int = Field(default=20, ge=0)
+    sqlite_busy_timeout_seconds: float = Field(default=30.0, gt=0)
+
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Base URL that customers and clients reach this service at.",
+    )
+
+    redis_url: str | None = Field(default=None, description="redis://host:6379/0 for shared limits")
+    rate_limit_per_minute: int = Field(default=100, ge=1)
+    rate_limit_burst_per_second: int = Field(default=10, ge=1)
+    rate_limit_enabled: bool = True
+
+    idempotency_key_ttl_hours: int = Field(default=24, ge=1)
+    idempotency_stale_lock_seconds: int = Field(
+        default=60,
+        ge=1,
+        description="An in-progress idempotent request older than this is taken as abandoned.",
+    )
+
+    default_invoice_number_pattern: str = "INV-{YYYY}-{seq:04}"
+    default_due_days: int = Field(default=30, ge=0)
+    default_currency: str = "USD"
+    phone_default_region: str = Field(
+        default="KZ", description="Region for phone numbers given without a country code."
+    )
+
+    log_level: str = "info"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,228 @@
+"""The native invoice API under /v1/invoices: parse, call one service function, shape."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query
+from fastapi.responses import JSONResponse
+
+from invoicehub.api.deps import Auth, DbSession, RuntimeDep
+from invoicehub.errors import ValidationFailed
+from invoicehub.invoices import service
+from invoicehub.invoices.schemas import (
+    DuplicateRequest,
+    Invoice,
+    InvoiceCreate,
+    InvoiceList,
+    InvoiceUpdate,
+    Payment,
+    PaymentCreate,
+    RefundCreate,
+    payment_to_schema,
+)
+
+router = APIRouter(prefix="/v1/invoices", tags=["invoices"])
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Missing or invalid API key"},
+    404: {"description": "No such invoice in your organization"},
+    409: {"description": "The invoice's status does not allow this"},
+    422: {"description": "A field is invalid; error.param names it"},
+    429: {"description": "Rate limit exceeded"},
+}
+
+
+@router.post(
+    "", status_code=201, response_model=Invoice, responses=ERRORS, summary="Create an invoice"
+)
+def create_invoice(
+    body: InvoiceCreate, auth: Auth, session: DbSession, runtime: RuntimeDep
+) -> JSONResponse:
+    view = service.create_invoice(
+        session, auth.organization_id, body, phone_region=runtime.settings.phone_default_region
+    )
+    return JSONResponse(service.present(view), status_code=201)
+
+
+@router.get("", response_model=InvoiceList, responses=ERRORS, summary="List invoices, newest first")
+def list_invoices(
+    auth: Auth,
+    session: DbSession,
+    status: Annotated[list[str] | None, Query(description="Repeatable; also 'overdue'.")] = None,
+    customer_email: Annotated[
+        str | None, Query(max_length=320, description="Partial match.")
+    ] = None,
+    external_order_id: Annotated[str | None, Query(max_length=255)] = None,
+    q: Annotated[
+        str | None, Query(max_length=100, description="Search number, description, order id.")
+    ] = None,
+    created_from: Annotated[
+        dt.date | None, Query(description="Created on or after (UTC date).")
+    ] = None,
+    created_to: Annotated[
+        dt.date | None, Query(description="Created on or before (UTC date).")
+    ] = None,
+    due_from: Annotated[dt.date | None, Query()] = None,
+    due_to: Annotated[dt.date | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+    starting_after: Annotated[
+        str | None, Query(max_length=40, description="Cursor: an invoice id.")
+    ] = None,
+    ending_before: Annotated[
+        str | None, Query(max_length=40, description="Cursor: an invoice id.")
+    ] = None,
+    page: Annotated[int | None, Query(ge=1, le=100_000)] = None,
+    per_page: Annotated[int | None, Query(ge=1, le=100)] = None,
+    include: Annotated[str | None, Query(description="line_items")] = None,
+) -> InvoiceList:
+    includes = {part.strip() for part in (include or "").split(",") if part.strip()}
+    if includes - {"line_items"}:
+        raise ValidationFailed(
+            f"include accepts line_items; got {', '.join(sorted(includes))}", param="include"
+        )
+    for low, high, name in ((created_from, created_to, "created_to"), (due_from, due_to, "due_to")):
+        if low and high and high < low:
+            raise ValidationFailed(f"{name} must not be before the start of the range", param=name)
+    return service.list_invoices(
+        session,
+        auth.organization_id,
+        service.ListQuery(
+            limit=limit,
+            starting_after=starting_after,
+            ending_before=ending_before,
+            page=page,
+            per_page=per_page,
+            include_lines="line_items" in includes,
+            statuses=tuple(status or ()),
+            customer_email=customer_email,
+            external_order_id=external_order_id,
+            text=q,
+            created_gte=_day_start(created_from),
+            created_lt=_day_start(created_to + dt.timedelta(days=1)) if created_to else None,
+            due_gte=due_from,
+            due_lte=due_to,
+        ),
+    )
+
+
+def _day_start(day: dt.date | None) -> dt.datetime | None:
+    return None if day is None else dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
+
+
+@router.get("/{invoice_id}", response_model=Invoice, responses=ERRORS, summary="Get an invoice")
+def get_invoice(invoice_id: str, auth: Auth, session: DbSession) -> JSONResponse:
+    return JSONResponse(
+        service.present(service.get_invoice(session, auth.organization_id, invoice_id))
+    )
+
+
+@router.patch(
+    "/{invoice_id}", response_model=Invoice, responses=ERRORS, summary="Update an invoice"
+)
+def update_invoice(
+    invoice_id: str, body: InvoiceUpdate, auth: Auth, session: DbSession, runtime: RuntimeDep
+) -> JSONResponse:
+    view = service.update_invoice(
+        session,
+        auth.organization_id,
+        invoice_id,
+        body,
+        phone_region=runtime.settings.phone_default_region,
+    )
+    return JSONResponse(service.present(view))
+
+
+@router.post(
+    "/{invoice_id}/finalize",
+    response_model=Invoice,
+    responses=ERRORS,
+    summary="Finalize a draft (draft → open)",
+)
+def finalize_invoice(invoice_id: str, auth: Auth, session: DbSession) -> JSONResponse:
+    return JSONResponse(
+        service.present(service.finalize_invoice(session, auth.organization_id, invoice_id))
+    )
+
+
+@router.post(
+    "/{invoice_id}/cancel",
+    response_model=Invoice,
+    responses=ERRORS,
+    summary="Cancel a draft or unpaid open invoice",
+)
+def cancel_invoice(invoice_id: str, auth: Auth, session: DbSession) -> JSONResponse:
+    return JSONResponse(
+        service.present(service.cancel_invoice(session, auth.organization_id, invoice_id))
+    )
+
+
+@router.post(
+    "/{invoice_id}/duplicate",
+    status_code=201,
+    response_model=Invoice,
+    responses=ERRORS,
+    summary="Copy an invoice into a new one",
+)
+def duplicate_invoice(
+    invoice_id: str,
+    auth: Auth,
+    session: DbSession,
+    body: Annotated[DuplicateRequest | None, Body()] = None,
+) -> JSONResponse:
+    view = service.duplicate_invoice(
+        session, auth.organization_id, invoice_id, status=(body or DuplicateRequest()).status
+    )
+    return JSONResponse(service.present(view), status_code=201)
+
+
+@router.post(
+    "/{invoice_id}/payments",
+    response_model=Invoice,
+    responses=ERRORS,
+    summary="Record a payment made outside invoicehub",
+)
+def record_payment(
+    invoice_id: str,
+    auth: Auth,
+    session: DbSession,
+    body: Annotated[PaymentCreate | None, Body()] = None,
+) -> JSONResponse:
+    body = body or PaymentCreate()
+    view = service.record_payment(
+        session, auth.organization_id, invoice_id, amount=body.amount, reference=body.reference
+    )
+    return JSONResponse(service.present(view))
+
+
+@router.get(
+    "/{invoice_id}/payments",
+    response_model=list[Payment],
+    responses=ERRORS,
+    summary="Payments and refunds of an invoice",
+)
+def list_payments(invoice_id: str, auth: Auth, session: DbSession) -> list[Payment]:
+    return [
+        payment_to_schema(p)
+        for p in service.list_payments(session, auth.organization_id, invoice_id)
+    ]
+
+
+@router.post(
+    "/{invoice_id}/refunds",
+    response_model=Invoice,
+    responses=ERRORS,
+    summary="Refund a paid invoice, fully or in part",
+)
+def refund_invoice(
+    invoice_id: str,
+    auth: Auth,
+    session: DbSession,
+    body: Annotated[RefundCreate | None, Body()] = None,
+) -> JSONResponse:
+    body = body or RefundCreate()
+    view = service.refund_invoice(
+        session, auth.organization_id, invoice_id, amount=body.amount, reason=body.reason
+    )
+    return JSONResponse(service.present(view))

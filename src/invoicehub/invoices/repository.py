@@ -1,0 +1,348 @@
+"""All invoice SQL. Every query is scoped by organization; every state change is one
+conditional UPDATE … RETURNING whose WHERE clause states the transition's preconditions."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, case, delete, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from invoicehub.invoices.states import InvoiceStatus
+from invoicehub.models import Invoice, InvoiceLineItem, InvoiceNumberSequence, Payment
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceFilters:
+    statuses: tuple[str, ...] = ()
+    customer_email: str | None = None
+    external_order_id: str | None = None
+    text: str | None = None
+    created_gte: dt.datetime | None = None
+    created_lt: dt.datetime | None = None
+    due_gte: dt.date | None = None
+    due_lte: dt.date | None = None
+    today: dt.date | None = None
+    extra: tuple[ColumnElement[bool], ...] = field(default=())
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _filter_clauses(organization_id: int, filters: InvoiceFilters) -> list[ColumnElement[bool]]:
+    clauses: list[ColumnElement[bool]] = [Invoice.organization_id == organization_id]
+    if filters.statuses:
+        stored = [s for s in filters.statuses if s != "overdue"]
+        options: list[ColumnElement[bool]] = []
+        if stored:
+            options.append(Invoice.status.in_(stored))
+        if "overdue" in filters.statuses and filters.today is not None:
+            options.append(
+                and_(Invoice.status == InvoiceStatus.OPEN, Invoice.due_date < filters.today)
+            )
+        clauses.append(or_(*options) if len(options) > 1 else options[0])
+    if filters.customer_email:
+        clauses.append(
+            Invoice.customer_email.ilike(f"%{_escape_like(filters.customer_email)}%", escape="\\")
+        )
+    if filters.external_order_id is not None:
+        clauses.append(Invoice.external_order_id == filters.external_order_id)
+    if filters.text:
+        pattern = f"%{_escape_like(filters.text)}%"
+        clauses.append(
+            or_(
+                Invoice.number.ilike(pattern, escape="\\"),
+                Invoice.description.ilike(pattern, escape="\\"),
+                Invoice.external_order_id.ilike(pattern, escape="\\"),
+            )
+        )
+    if filters.created_gte is not None:
+        clauses.append(Invoice.created_at >= filters.created_gte)
+    if filters.created_lt is not None:
+        clauses.append(Invoice.created_at < filters.created_lt)
+    if filters.due_gte is not None:
+        clauses.append(Invoice.due_date >= filters.due_gte)
+    if filters.due_lte is not None:
+        clauses.append(Invoice.due_date <= filters.due_lte)
+    clauses.extend(filters.extra)
+    return clauses
+
+
+def next_sequence_value(session: Session, organization_id: int, period: str) -> int:
+    """One atomic upsert: creates the counter at 1 or adds one, and returns the new value.
+    The row stays locked until the invoice's transaction ends, so numbers are gapless."""
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = (
+        insert(InvoiceNumberSequence)
+        .values(organization_id=organization_id, period=period, last_value=1)
+        .on_conflict_do_update(
+            index_elements=["organization_id", "period"],
+            set_={"last_value": InvoiceNumberSequence.last_value + 1},
+        )
+        .returning(InvoiceNumberSequence.last_value)
+    )
+    value = session.execute(stmt).scalar_one()
+    return int(value)
+
+
+def number_exists(session: Session, organization_id: int, number: str) -> bool:
+    found = session.scalar(
+        select(Invoice.id).where(
+            Invoice.organization_id == organization_id, Invoice.number == number
+        )
+    )
+    return found is not None
+
+
+def add_invoice(session: Session, invoice: Invoice, lines: Sequence[InvoiceLineItem]) -> None:
+    session.add(invoice)
+    session.flush()
+    for line in lines:
+        line.invoice_id = invoice.id
+    session.add_all(lines)
+    session.flush()
+
+
+def replace_lines(session: Session, invoice_id: int, lines: Sequence[InvoiceLineItem]) -> None:
+    session.execute(delete(InvoiceLineItem).where(InvoiceLineItem.invoice_id == invoice_id))
+    for line in lines:
+        line.invoice_id = invoice_id
+    session.add_all(lines)
+    session.flush()
+
+
+def get(session: Session, organization_id: int, public_id: str) -> Invoice | None:
+    return session.scalar(
+        select(Invoice).where(
+            Invoice.organization_id == organization_id, Invoice.public_id == public_id
+        )
+    )
+
+
+def get_internal_id(session: Session, organization_id: int, public_id: str) -> int | None:
+    return session.scalar(
+        select(Invoice.id).where(
+            Invoice.organization_id == organization_id, Invoice.public_id == public_id
+        )
+    )
+
+
+def lines_of(session: Session, invoice_ids: Iterable[int]) -> dict[int, list[InvoiceLineItem]]:
+    ids = list(invoice_ids)
+    grouped: dict[int, list[InvoiceLineItem]] = {i: [] for i in ids}
+    if not ids:
+        return grouped
+    rows = session.scalars(
+        select(InvoiceLineItem)
+        .where(InvoiceLineItem.invoice_id.in_(ids))
+        .order_by(InvoiceLineItem.invoice_id, InvoiceLineItem.position)
+    )
+    for line in rows:
+        grouped[line.invoice_id].append(line)
+    return grouped
+
+
+def list_page(
+    session: Session,
+    organization_id: int,
+    filters: InvoiceFilters,
+    *,
+    limit: int,
+    before_id: int | None = None,
+    after_id: int | None = None,
+    offset: int | None = None,
+) -> list[Invoice]:
+    """Newest first. Keyset paging (``before_id``: older than; ``after_id``: newer than)
+    walks the (organization_id, id) index, so page 10 000 costs what page 1 costs."""
+    clauses = _filter_clauses(organization_id, filters)
+    query = select(Invoice).where(*clauses)
+    if after_id is not None:
+        query = query.where(Invoice.id > after_id).order_by(Invoice.id.asc()).limit(limit)
+        return list(reversed(session.scalars(query).all()))
+    if before_id is not None:
+        query = query.where(Invoice.id < before_id)
+    query = query.order_by(Invoice.id.desc()).limit(limit)
+    if offset:
+        query = query.offset(offset)
+    return list(session.scalars(query).all())
+
+
+def count(session: Session, organization_id: int, filters: InvoiceFilters) -> int:
+    clauses = _filter_clauses(organization_id, filters)
+    return int(session.scalar(select(func.count()).select_from(Invoice).where(*clauses)) or 0)
+
+
+def transition(
+    session: Session,
+    organization_id: int,
+    public_id: str,
+    *,
+    from_statuses: Sequence[str],
+    values: dict[str, Any],
+    now: dt.datetime,
+    extra_where: Sequence[ColumnElement[bool]] = (),
+) -> Invoice | None:
+    """The state machine's one move: changes the row only if it is in ``from_statuses``
+    (and ``extra_where`` holds); returns the updated invoice, or None when nothing moved."""
+    stmt = (
+        update(Invoice)
+        .where(
+            Invoice.organization_id == organization_id,
+            Invoice.public_id == public_id,
+            Invoice.status.in_(list(from_statuses)),
+            *extra_where,
+        )
+        .values(**values, updated_at=now, version=Invoice.version + 1)
+        .returning(Invoice)
+        .execution_options(populate_existing=True, synchronize_session=False)
+    )
+    return session.scalar(stmt)
+
+
+def apply_payment(
+    session: Session,
+    organization_id: int,
+    public_id: str,
+    *,
+    amount_minor: int,
+    from_statuses: Sequence[str],
+    require_full: bool,
+    now: dt.datetime,
+) -> Invoice | None:
+    """Adds a payment; the invoice becomes paid when it is covered, else returns to open."""
+    new_paid = Invoice.amount_paid_minor + amount_minor
+    covers = new_paid == Invoice.total_minor
+    extra: list[ColumnElement[bool]] = [new_paid <= Invoice.total_minor]
+    if require_full:
+        extra.append(covers)
+    return transition(
+        session,
+        organization_id,
+        public_id,
+        from_statuses=from_statuses,
+        extra_where=extra,
+        now=now,
+        values={
+            "amount_paid_minor": new_paid,
+            "status": case((covers, InvoiceStatus.PAID.value), else_=InvoiceStatus.OPEN.value),
+            "paid_at": case((covers, now), else_=Invoice.paid_at),
+            "last_payment_error": None,
+        },
+    )
+
+
+def apply_refund(
+    session: Session,
+    organization_id: int,
+    public_id: str,
+    *,
+    amount_minor: int,
+    from_statuses: Sequence[str],
+    now: dt.datetime,
+) -> Invoice | None:
+    new_refunded = Invoice.amount_refunded_minor + amount_minor
+    full = new_refunded == Invoice.amount_paid_minor
+    return transition(
+        session,
+        organization_id,
+        public_id,
+        from_statuses=from_statuses,
+        extra_where=[new_refunded <= Invoice.amount_paid_minor],
+        now=now,
+        values={
+            "amount_refunded_minor": new_refunded,
+            "status": case(
+                (full, InvoiceStatus.REFUNDED.value), else_=InvoiceStatus.PARTIALLY_REFUNDED.value
+            ),
+            "refunded_at": case((full, now), else_=Invoice.refunded_at),
+        },
+    )
+
+
+def expire_due(
+    session: Session, *, now: dt.datetime, from_statuses: Sequence[str], limit: int
+) -> list[Invoice]:
+    """Expires, across organizations, open unpaid invoices whose deadline has passed."""
+    due_ids = (
+        select(Invoice.id)
+        .where(
+            Invoice.status.in_(list(from_statuses)),
+            Invoice.expires_at.is_not(None),
+            Invoice.expires_at <= now,
+            Invoice.amount_paid_minor == 0,
+        )
+        .order_by(Invoice.id)
+        .limit(limit)
+        .scalar_subquery()
+    )
+    stmt = (
+        update(Invoice)
+        .where(
+            Invoice.id.in_(due_ids),
+            Invoice.status.in_(list(from_statuses)),
+            Invoice.amount_paid_minor == 0,
+        )
+        .values(
+            status=InvoiceStatus.EXPIRED.value,
+            expired_at=now,
+            updated_at=now,
+            version=Invoice.version + 1,
+        )
+        .returning(Invoice)
+        .execution_options(populate_existing=True, synchronize_session=False)
+    )
+    return list(session.scalars(stmt).all())
+
+
+def add_payment(session: Session, payment: Payment) -> Payment:
+    session.add(payment)
+    session.flush()
+    return payment
+
+
+def set_payment_status(
+    session: Session,
+    payment_public_id: str,
+    organization_id: int,
+    *,
+    from_status: str,
+    to_status: str,
+    failure_reason: str | None = None,
+) -> Payment | None:
+    stmt = (
+        update(Payment)
+        .where(
+            Payment.public_id == payment_public_id,
+            Payment.organization_id == organization_id,
+            Payment.status == from_status,
+        )
+        .values(status=to_status, failure_reason=failure_reason)
+        .returning(Payment)
+        .execution_options(populate_existing=True, synchronize_session=False)
+    )
+    return session.scalar(stmt)
+
+
+def get_payment(session: Session, organization_id: int, payment_public_id: str) -> Payment | None:
+    return session.scalar(
+        select(Payment).where(
+            Payment.organization_id == organization_id, Payment.public_id == payment_public_id
+        )
+    )
+
+
+def payments_of(session: Session, organization_id: int, invoice_id: int) -> list[Payment]:
+    return list(
+        session.scalars(
+            select(Payment)
+            .where(Payment.organization_id == organization_id, Payment.invoice_id == invoice_id)
+            .order_by(Payment.id)
+        ).all()
+    )

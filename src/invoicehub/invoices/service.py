@@ -1,0 +1,972 @@
+"""Invoice rules: totals, numbering, the state machine's moves and their events.
+
+Services take the session first, never commit (the request, task or CLI command is the
+transaction), and raise ``AppError``s that name what is wrong.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from invoicehub.errors import Conflict, NotFound, ValidationFailed
+from invoicehub.events.service import record_event
+from invoicehub.invoices import repository, states
+from invoicehub.invoices.numbering import format_number, period_of
+from invoicehub.invoices.repository import InvoiceFilters
+from invoicehub.invoices.schemas import (
+    MONEY_FIELDS,
+    CustomerIn,
+    InvoiceCreate,
+    InvoiceList,
+    InvoiceUpdate,
+    LineItemIn,
+    invoice_to_schema,
+)
+from invoicehub.invoices.states import InvoiceStatus
+from invoicehub.kit import clock
+from invoicehub.kit.ids import new_public_id
+from invoicehub.kit.money import (
+    MAX_MINOR,
+    Currency,
+    MoneyError,
+    currency,
+    format_amount,
+    from_minor,
+    line_amount_minor,
+    line_tax_minor,
+    to_minor,
+)
+from invoicehub.kit.phones import PhoneError, to_e164
+from invoicehub.models import Invoice, InvoiceLineItem, Organization, Payment
+from invoicehub.orgs import repository as orgs_repository
+
+# How many generated numbers to skip past when callers took them by hand.
+_MAX_NUMBER_SKIPS = 1000
+
+
+@dataclass(slots=True)
+class InvoiceView:
+    invoice: Invoice
+    lines: list[InvoiceLineItem] | None
+
+
+@dataclass(slots=True)
+class Totals:
+    subtotal: int
+    tax: int
+    discount: int
+    shipping: int
+
+    @property
+    def total(self) -> int:
+        return self.subtotal + self.tax + self.shipping - self.discount
+
+
+# ---------------------------------------------------------------- totals and inputs
+
+
+def _money(value: Decimal, cur: Currency, param: str) -> int:
+    try:
+        return to_minor(value, cur)
+    except MoneyError as exc:
+        raise ValidationFailed(f"{param}: {exc}", param=param, code="invalid_amount") from exc
+
+
+def _currency(code: str, param: str = "currency") -> Currency:
+    try:
+        return currency(code)
+    except MoneyError as exc:
+        raise ValidationFailed(str(exc), param=param, code="invalid_currency") from exc
+
+
+def build_lines(
+    items: Sequence[LineItemIn], cur: Currency, *, now: dt.datetime
+) -> list[InvoiceLineItem]:
+    lines = []
+    for position, item in enumerate(items):
+        unit_minor = _money(item.unit_price, cur, f"line_items.{position}.unit_price")
+        amount = line_amount_minor(item.quantity, unit_minor)
+        tax = line_tax_minor(amount, item.tax_rate)
+        if amount >= MAX_MINOR:
+            raise ValidationFailed(
+                f"line_items.{position}: quantity x unit_price is larger than invoicehub accepts",
+                param=f"line_items.{position}.quantity",
+                code="invalid_amount",
+            )
+        lines.append(
+            InvoiceLineItem(
+                public_id=new_public_id("li"),
+                position=position,
+                description=item.description,
+                sku=item.sku,
+                type=item.type,
+                quantity=item.quantity,
+                unit_price_minor=unit_minor,
+                tax_rate=item.tax_rate,
+                amount_minor=amount,
+                tax_minor=tax,
+                created_at=now,
+            )
+        )
+    return lines
+
+
+def compute_totals(lines: Sequence[InvoiceLineItem], *, discount: int, shipping: int) -> Totals:
+    totals = Totals(
+        subtotal=sum(line.amount_minor for line in lines),
+        tax=sum(line.tax_minor for line in lines),
+        discount=discount,
+        shipping=shipping,
+    )
+    if discount > totals.subtotal + totals.tax + shipping:
+        raise ValidationFailed(
+            "discount is larger than the invoice's subtotal, tax and shipping together",
+            param="discount",
+            code="discount_too_large",
+        )
+    if totals.total >= MAX_MINOR:
+        raise ValidationFailed(
+            "the invoice total is larger than invoicehub accepts",
+            param="line_items",
+            code="invalid_amount",
+        )
+    return totals
+
+
+def _customer_values(customer: CustomerIn | None, phone_region: str) -> dict[str, Any]:
+    if customer is None:
+        return {
+            "customer_name": None,
+            "customer_email": None,
+            "customer_phone": None,
+            "customer_telegram_user_id": None,
+        }
+    phone = None
+    if customer.phone:
+        try:
+            phone = to_e164(customer.phone, default_region=phone_region)
+        except PhoneError as exc:
+            raise ValidationFailed(str(exc), param="customer.phone", code="invalid_phone") from exc
+    return {
+        "customer_name": customer.name or None,
+        "customer_email": str(customer.email).lower() if customer.email else None,
+        "customer_phone": phone,
+        "customer_telegram_user_id": str(customer.telegram_user_id)
+        if customer.telegram_user_id
+        else None,
+    }
+
+
+def _organization(session: Session, organization_id: int) -> Organization:
+    organization = orgs_repository.get(session, organization_id)
+    if organization is None:  # the key was valid a moment ago; the org was deleted since
+        raise NotFound("organization not found", param=None)
+    return organization
+
+
+def _check_expiry(expires_at: dt.datetime | None, now: dt.datetime) -> None:
+    if expires_at is not None and expires_at <= now:
+        raise ValidationFailed(
+            "expires_at must be in the future", param="expires_at", code="invalid_expires_at"
+        )
+
+
+# ---------------------------------------------------------------- numbering
+
+
+def _assign_number(
+    session: Session, organization: Organization, requested: str | None, on: dt.date
+) -> str:
+    if requested is not None:
+        if repository.number_exists(session, organization.id, requested):
+            raise Conflict(
+                f"invoice number {requested} is already used in this organization",
+                param="number",
+                code="invoice_number_taken",
+            )
+        return requested
+    pattern = organization.invoice_number_pattern
+    period = period_of(pattern, on)
+    for _ in range(_MAX_NUMBER_SKIPS):
+        number = format_number(
+            pattern, on, repository.next_sequence_value(session, organization.id, period)
+        )
+        if not repository.number_exists(session, organization.id, number):
+            return number
+    raise Conflict(
+        "could not find a free invoice number; check the number pattern",
+        code="invoice_number_exhausted",
+    )
+
+
+# ---------------------------------------------------------------- reads
+
+
+def present(view: InvoiceView) -> dict[str, Any]:
+    return invoice_to_schema(view.invoice, view.lines, today=clock.today()).model_dump(mode="json")
+
+
+def get_invoice(
+    session: Session, organization_id: int, public_id: str, *, with_lines: bool = True
+) -> InvoiceView:
+    invoice = repository.get(session, organization_id, public_id)
+    if invoice is None:
+        raise NotFound(f"no invoice {public_id}", param="id", code="invoice_not_found")
+    lines = repository.lines_of(session, [invoice.id])[invoice.id] if with_lines else None
+    return InvoiceView(invoice, lines)
+
+
+@dataclass(frozen=True, slots=True)
+class ListQuery:
+    limit: int = 10
+    starting_after: str | None = None
+    ending_before: str | None = None
+    page: int | None = None
+    per_page: int | None = None
+    include_lines: bool = False
+    statuses: tuple[str, ...] = ()
+    customer_email: str | None = None
+    external_order_id: str | None = None
+    text: str | None = None
+    created_gte: dt.datetime | None = None
+    created_lt: dt.datetime | None = None
+    due_gte: dt.date | None = None
+    due_lte: dt.date | None = None
+
+
+def list_invoices(session: Session, organization_id: int, query: ListQuery) -> InvoiceList:
+    unknown = [s for s in query.statuses if s not in states.FILTERABLE]
+    if unknown:
+        raise ValidationFailed(
+            f"unknown status {unknown[0]!r}; use one of {', '.join(states.FILTERABLE)}",
+            param="status",
+        )
+    if query.page is not None and (query.starting_after or query.ending_before):
+        raise ValidationFailed(
+            "page cannot be combined with starting_after or ending_before", param="page"
+        )
+    if query.starting_after and query.ending_before:
+        raise ValidationFailed(
+            "use starting_after or ending_before, not both", param="ending_before"
+        )
+    filters = InvoiceFilters(
+        statuses=query.statuses,
+        customer_email=query.customer_email,
+        external_order_id=query.external_order_id,
+        text=query.text,
+        created_gte=query.created_gte,
+        created_lt=query.created_lt,
+        due_gte=query.due_gte,
+        due_lte=query.due_lte,
+        today=clock.today(),
+    )
+    today = clock.today()
+    if query.page is not None:
+        per_page = query.per_page or query.limit
+        rows = repository.list_page(
+            session,
+            organization_id,
+            filters,
+            limit=per_page + 1,
+            offset=(query.page - 1) * per_page,
+        )
+        has_more = len(rows) > per_page
+        rows = rows[:per_page]
+        lines = repository.lines_of(session, [r.id for r in rows]) if query.include_lines else {}
+        return InvoiceList(
+            data=[invoice_to_schema(r, lines.get(r.id), today=today) for r in rows],
+            has_more=has_more,
+            next_starting_after=None,
+            page=query.page,
+            per_page=per_page,
+            total=repository.count(session, organization_id, filters),
+        )
+    before_id = _cursor(session, organization_id, query.starting_after, "starting_after")
+    after_id = _cursor(session, organization_id, query.ending_before, "ending_before")
+    rows = repository.list_page(
+        session,
+        organization_id,
+        filters,
+        limit=query.limit + 1,
+        before_id=before_id,
+        after_id=after_id,
+    )
+    if after_id is not None:
+        has_more = len(rows) > query.limit
+        rows = rows[-query.limit :] if has_more else rows
+    else:
+        has_more = len(rows) > query.limit
+        rows = rows[: query.limit]
+    lines = repository.lines_of(session, [r.id for r in rows]) if query.include_lines else {}
+    return InvoiceList(
+        data=[invoice_to_schema(r, lines.get(r.id), today=today) for r in rows],
+        has_more=has_more,
+        next_starting_after=rows[-1].public_id
+        if rows and (has_more or after_id is not None)
+        else None,
+    )
+
+
+def _cursor(
+    session: Session, organization_id: int, public_id: str | None, param: str
+) -> int | None:
+    if public_id is None:
+        return None
+    internal = repository.get_internal_id(session, organization_id, public_id)
+    if internal is None:
+        raise ValidationFailed(f"no invoice {public_id} to page from", param=param)
+    return internal
+
+
+def list_payments(session: Session, organization_id: int, public_id: str) -> list[Payment]:
+    view = get_invoice(session, organization_id, public_id, with_lines=False)
+    return repository.payments_of(session, organization_id, view.invoice.id)
+
+
+# ---------------------------------------------------------------- create, update, duplicate
+
+
+def create_invoice(
+    session: Session, organization_id: int, data: InvoiceCreate, *, phone_region: str = "KZ"
+) -> InvoiceView:
+    organization = _organization(session, organization_id)
+    now = clock.utcnow()
+    cur = _currency(data.currency or organization.default_currency)
+    lines = build_lines(data.line_items, cur, now=now)
+    totals = compute_totals(
+        lines,
+        discount=_money(data.discount, cur, "discount"),
+        shipping=_money(data.shipping, cur, "shipping"),
+    )
+    issue_date = data.issue_date or now.date()
+    due_date = data.due_date or issue_date + dt.timedelta(days=organization.default_due_days)
+    if due_date < issue_date:
+        raise ValidationFailed(
+            "due_date must not be before issue_date", param="due_date", code="invalid_due_date"
+        )
+    _check_expiry(data.expires_at, now)
+    invoice = Invoice(
+        public_id=new_public_id("inv"),
+        organization_id=organization.id,
+        number=_assign_number(session, organization, data.number, issue_date),
+        status=InvoiceStatus.DRAFT.value,
+        currency=cur.code,
+        **_customer_values(data.customer, phone_region),
+        title=data.title,
+        description=data.description,
+        notes=data.notes,
+        payment_terms=data.payment_terms,
+        external_order_id=data.external_order_id,
+        metadata_=dict(data.metadata),
+        subtotal_minor=totals.subtotal,
+        discount_minor=totals.discount,
+        shipping_minor=totals.shipping,
+        tax_minor=totals.tax,
+        total_minor=totals.total,
+        amount_paid_minor=0,
+        amount_refunded_minor=0,
+        issue_date=issue_date,
+        due_date=due_date,
+        expires_at=data.expires_at,
+        version=1,
+        created_at=now,
+        updated_at=now,
+    )
+    try:
+        repository.add_invoice(session, invoice, lines)
+    except IntegrityError as exc:  # a concurrent request took the same caller-chosen number
+        raise Conflict(
+            f"invoice number {invoice.number} is already used in this organization",
+            param="number",
+            code="invoice_number_taken",
+        ) from exc
+    view = InvoiceView(invoice, lines)
+    _event(session, view, "invoice.created")
+    if data.status == "open":
+        return finalize_invoice(session, organization_id, invoice.public_id)
+    return view
+
+
+def update_invoice(
+    session: Session,
+    organization_id: int,
+    public_id: str,
+    data: InvoiceUpdate,
+    *,
+    phone_region: str = "KZ",
+) -> InvoiceView:
+    given = data.model_fields_set
+    touches_money = bool(given & MONEY_FIELDS)
+    allowed = states.EDITABLE_MONEY if touches_money else states.EDITABLE_DETAILS
+    now = clock.utcnow()
+    # Take the row (and its lock) first; everything below works on a row no one else moves.
+    invoice = repository.transition(
+        session, organization_id, public_id, from_statuses=allowed, values={}, now=now
+    )
+    if invoice is None:
+        current = _require(session, organization_id, public_id)
+        what = (
+            "money fields (currency, line_items, discount, shipping, number)"
+            if touches_money
+            else "it"
+        )
+        raise Conflict(
+            f"invoice {public_id} is {current.status}; {what} can be changed only while {states.names(allowed)}",
+            code="invoice_not_editable",
+        )
+    values: dict[str, Any] = {}
+    for name in ("title", "description", "notes", "payment_terms", "external_order_id"):
+        if name in given:
+            values[name] = getattr(data, name)
+    if "metadata" in given:
+        values["metadata_"] = dict(data.metadata or {})
+    if "customer" in given:
+        values.update(_customer_values(data.customer, phone_region))
+    if "expires_at" in given:
+        _check_expiry(data.expires_at, now)
+        values["expires_at"] = data.expires_at
+    if "due_date" in given:
+        if data.due_date is None:
+            raise ValidationFailed(
+                "due_date cannot be removed", param="due_date", code="invalid_due_date"
+            )
+        if data.due_date < invoice.issue_date:
+            raise ValidationFailed(
+                "due_date must not be before issue_date", param="due_date", code="invalid_due_date"
+            )
+        values["due_date"] = data.due_date
+    lines: list[InvoiceLineItem] | None = None
+    if touches_money:
+        cur = _currency(data.currency) if data.currency else currency(invoice.currency)
+        if data.line_items is not None:
+            lines = build_lines(data.line_items, cur, now=now)
+        else:
+            lines = repository.lines_of(session, [invoice.id])[invoice.id]
+            if cur.code != invoice.currency:
+                lines = _reprice_lines(lines, currency(invoice.currency), cur)
+        discount = (
+            _money(data.discount, cur, "discount")
+            if data.discount is not None
+            else _rescale(invoice.discount_minor, invoice.currency, cur, "discount")
+        )
+        shipping = (
+            _money(data.shipping, cur, "shipping")
+            if data.shipping is not None
+            else _rescale(invoice.shipping_minor, invoice.currency, cur, "shipping")
+        )
+        totals = compute_totals(lines, discount=discount, shipping=shipping)
+        values.update(
+            currency=cur.code,
+            subtotal_minor=totals.subtotal,
+            discount_minor=totals.discount,
+            shipping_minor=totals.shipping,
+            tax_minor=totals.tax,
+            total_minor=totals.total,
+        )
+        if data.line_items is not None or cur.code != invoice.currency:
+            repository.replace_lines(session, invoice.id, lines)
+        if "number" in given and data.number and data.number != invoice.number:
+            organization = _organization(session, organization_id)
+            values["number"] = _assign_number(
+                session, organization, data.number, invoice.issue_date
+            )
+    if values:
+        invoice = repository.transition(
+            session, organization_id, public_id, from_statuses=allowed, values=values, now=now
+        )
+        assert invoice is not None  # we hold the row since the first UPDATE
+    view = InvoiceView(
+        invoice,
+        lines if lines is not None else repository.lines_of(session, [invoice.id])[invoice.id],
+    )
+    _event(session, view, "invoice.updated", extra={"changed": sorted(given)})
+    return view
+
+
+def _rescale(minor: int, old_code: str, new: Currency, param: str) -> int:
+    """An amount kept as it reads when the currency changes; refuses to drop decimals."""
+    old = currency(old_code)
+    return minor if old.exponent == new.exponent else _money(from_minor(minor, old), new, param)
+
+
+def _reprice_lines(
+    lines: list[InvoiceLineItem], old: Currency, new: Currency
+) -> list[InvoiceLineItem]:
+    """The same lines read in a new currency (10.50 USD becomes 10.50 EUR)."""
+    items = [
+        LineItemIn(
+            description=line.description,
+            sku=line.sku,
+            type=line.type,
+            quantity=line.quantity,
+            unit_price=from_minor(line.unit_price_minor, old),
+            tax_rate=line.tax_rate,
+        )
+        for line in lines
+    ]
+    return build_lines(items, new, now=clock.utcnow())
+
+
+def duplicate_invoice(
+    session: Session, organization_id: int, public_id: str, *, status: str = "draft"
+) -> InvoiceView:
+    source = get_invoice(session, organization_id, public_id)
+    src = source.invoice
+    cur = currency(src.currency)
+    data = InvoiceCreate(
+        currency=src.currency,
+        customer=CustomerIn(
+            name=src.customer_name,
+            email=src.customer_email,
+            phone=src.customer_phone,
+            telegram_user_id=int(src.customer_telegram_user_id)
+            if src.customer_telegram_user_id
+            else None,
+        ),
+        line_items=[
+            LineItemIn(
+                description=line.description,
+                sku=line.sku,
+                type=line.type,
+                quantity=line.quantity,
+                unit_price=Decimal(format_amount(line.unit_price_minor, cur)),
+                tax_rate=line.tax_rate,
+            )
+            for line in source.lines or []
+        ],
+        discount=Decimal(format_amount(src.discount_minor, cur)),
+        shipping=Decimal(format_amount(src.shipping_minor, cur)),
+        title=src.title,
+        description=src.description,
+        notes=src.notes,
+        payment_terms=src.payment_terms,
+        external_order_id=src.external_order_id,
+        metadata=dict(src.metadata_),
+        status=status,
+    )
+    return create_invoice(session, organization_id, data)
+
+
+# ---------------------------------------------------------------- the state machine's moves
+
+
+def _require(session: Session, organization_id: int, public_id: str) -> Invoice:
+    invoice = repository.get(session, organization_id, public_id)
+    if invoice is None:
+        raise NotFound(f"no invoice {public_id}", param="id", code="invoice_not_found")
+    return invoice
+
+
+def _event(
+    session: Session, view: InvoiceView, type_: str, *, extra: dict[str, Any] | None = None
+) -> None:
+    data: dict[str, Any] = {"object": present(view)}
+    if extra:
+        data.update(extra)
+    record_event(
+        session,
+        organization_id=view.invoice.organization_id,
+        type=type_,
+        object_type="invoice",
+        object_id=view.invoice.public_id,
+        data=data,
+    )
+
+
+def _moved(session: Session, invoice: Invoice) -> InvoiceView:
+    return InvoiceView(invoice, repository.lines_of(session, [invoice.id])[invoice.id])
+
+
+def finalize_invoice(session: Session, organization_id: int, public_id: str) -> InvoiceView:
+    now = clock.utcnow()
+    invoice = repository.transition(
+        session,
+        organization_id,
+        public_id,
+        from_statuses=states.FINALIZABLE,
+        values={"status": InvoiceStatus.OPEN.value, "finalized_at": now},
+        now=now,
+    )
+    if invoice is None:
+        current = _require(session, organization_id, public_id)
+        raise Conflict(
+            f"invoice {public_id} is {current.status}; only a draft can be finalized",
+            code="invoice_not_finalizable",
+        )
+    view = _moved(session, invoice)
+    _event(session, view, "invoice.finalized")
+    return view
+
+
+def cancel_invoice(session: Session, organization_id: int, public_id: str) -> InvoiceView:
+    now = clock.utcnow()
+    invoice = repository.transition(
+        session,
+        organization_id,
+        public_id,
+        from_statuses=states.CANCELLABLE,
+        extra_where=[Invoice.amount_paid_minor == 0],
+        values={"status": InvoiceStatus.CANCELLED.value, "cancelled_at": now},
+        now=now,
+    )
+    if invoice is None:
+        current = _require(session, organization_id, public_id)
+        if current.status in states.CANCELLABLE:
+            raise Conflict(
+                f"invoice {public_id} has payments; refund them instead of cancelling",
+                code="invoice_has_payments",
+            )
+        raise Conflict(
+            f"invoice {public_id} is {current.status}; only {states.names(states.CANCELLABLE)} invoices can be cancelled",
+            code="invoice_not_cancellable",
+        )
+    view = _moved(session, invoice)
+    _event(session, view, "invoice.cancelled")
+    return view
+
+
+def mark_viewed(session: Session, organization_id: int, public_id: str) -> InvoiceView | None:
+    """Records the first view by the customer; later views change nothing (returns None)."""
+    now = clock.utcnow()
+    invoice = repository.transition(
+        session,
+        organization_id,
+        public_id,
+        from_statuses=states.VIEWABLE,
+        extra_where=[Invoice.viewed_at.is_(None)],
+        values={"viewed_at": now},
+        now=now,
+    )
+    if invoice is None:
+        _require(session, organization_id, public_id)
+        return None
+    view = _moved(session, invoice)
+    _event(session, view, "invoice.viewed")
+    return view
+
+
+def _payment_amount(current: Invoice, amount: Decimal | None) -> int:
+    cur = currency(current.currency)
+    due = current.total_minor - current.amount_paid_minor
+    if amount is None:
+        return due
+    minor = _money(amount, cur, "amount")
+    if minor <= 0:
+        raise ValidationFailed(
+            "amount must be greater than 0", param="amount", code="invalid_amount"
+        )
+    return minor
+
+
+def _explain_payment_refusal(
+    session: Session, organization_id: int, public_id: str, minor: int, from_statuses: Sequence[str]
+) -> Exception:
+    current = _require(session, organization_id, public_id)
+    cur = currency(current.currency)
+    due = current.total_minor - current.amount_paid_minor
+    if current.status not in from_statuses:
+        return Conflict(
+            f"invoice {public_id} is {current.status}; payments are accepted only while {' or '.join(from_statuses)}",
+            code="invoice_not_payable",
+        )
+    if minor > due:
+        return ValidationFailed(
+            f"amount {format_amount(minor, cur)} is more than the {format_amount(due, cur)} {cur.code} due",
+            param="amount",
+            code="amount_exceeds_due",
+        )
+    return ValidationFailed(
+        f"this organization does not accept partial payments; pay the full {format_amount(due, cur)} {cur.code} due",
+        param="amount",
+        code="partial_payment_not_allowed",
+    )
+
+
+def record_payment(
+    session: Session,
+    organization_id: int,
+    public_id: str,
+    *,
+    amount: Decimal | None = None,
+    provider: str = "manual",
+    reference: str | None = None,
+) -> InvoiceView:
+    """A payment received outside invoicehub (cash, bank transfer): full or partial."""
+    organization = _organization(session, organization_id)
+    current = _require(session, organization_id, public_id)
+    minor = _payment_amount(current, amount)
+    now = clock.utcnow()
+    invoice = repository.apply_payment(
+        session,
+        organization_id,
+        public_id,
+        amount_minor=minor,
+        from_statuses=states.PAYABLE,
+        require_full=not organization.allow_partial_payments,
+        now=now,
+    )
+    if invoice is None or minor <= 0:
+        raise _explain_payment_refusal(session, organization_id, public_id, minor, states.PAYABLE)
+    payment = repository.add_payment(
+        session,
+        Payment(
+            public_id=new_public_id("pay"),
+            organization_id=organization_id,
+            invoice_id=invoice.id,
+            kind="payment",
+            status="succeeded",
+            amount_minor=minor,
+            currency=invoice.currency,
+            provider=provider,
+            provider_reference=reference,
+            created_at=now,
+        ),
+    )
+    view = _moved(session, invoice)
+    paid = invoice.status == InvoiceStatus.PAID
+    _event(
+        session,
+        view,
+        "invoice.paid" if paid else "invoice.partially_paid",
+        extra={"payment": _payment_data(payment)},
+    )
+    return view
+
+
+def refund_invoice(
+    session: Session,
+    organization_id: int,
+    public_id: str,
+    *,
+    amount: Decimal | None = None,
+    reason: str | None = None,
+    provider: str = "manual",
+) -> InvoiceView:
+    current = _require(session, organization_id, public_id)
+    cur = currency(current.currency)
+    refundable = current.amount_paid_minor - current.amount_refunded_minor
+    minor = refundable if amount is None else _money(amount, cur, "amount")
+    if amount is not None and minor <= 0:
+        raise ValidationFailed(
+            "amount must be greater than 0", param="amount", code="invalid_amount"
+        )
+    now = clock.utcnow()
+    invoice = None
+    if minor > 0:
+        invoice = repository.apply_refund(
+            session,
+            organization_id,
+            public_id,
+            amount_minor=minor,
+            from_statuses=states.REFUNDABLE,
+            now=now,
+        )
+    if invoice is None:
+        current = _require(session, organization_id, public_id)
+        if current.status not in states.REFUNDABLE:
+            raise Conflict(
+                f"invoice {public_id} is {current.status}; only {states.names(states.REFUNDABLE)} invoices can be refunded",
+                code="invoice_not_refundable",
+            )
+        refundable = current.amount_paid_minor - current.amount_refunded_minor
+        raise ValidationFailed(
+            f"amount {format_amount(minor, cur)} is more than the {format_amount(refundable, cur)} {cur.code} left to refund",
+            param="amount",
+            code="amount_exceeds_refundable",
+        )
+    payment = repository.add_payment(
+        session,
+        Payment(
+            public_id=new_public_id("re"),
+            organization_id=organization_id,
+            invoice_id=invoice.id,
+            kind="refund",
+            status="succeeded",
+            amount_minor=minor,
+            currency=invoice.currency,
+            provider=provider,
+            provider_reference=None,
+            failure_reason=reason,
+            created_at=now,
+        ),
+    )
+    view = _moved(session, invoice)
+    full = invoice.status == InvoiceStatus.REFUNDED
+    _event(
+        session,
+        view,
+        "invoice.refunded" if full else "invoice.partially_refunded",
+        extra={"refund": _payment_data(payment)},
+    )
+    return view
+
+
+def start_payment_attempt(
+    session: Session,
+    organization_id: int,
+    public_id: str,
+    *,
+    provider: str,
+    amount: Decimal | None = None,
+    reference: str | None = None,
+) -> tuple[InvoiceView, Payment]:
+    """open -> processing: a provider has started taking the money."""
+    organization = _organization(session, organization_id)
+    current = _require(session, organization_id, public_id)
+    minor = _payment_amount(current, amount)
+    due = current.total_minor - current.amount_paid_minor
+    if minor > due or (minor < due and not organization.allow_partial_payments) or minor <= 0:
+        raise _explain_payment_refusal(
+            session, organization_id, public_id, minor, states.ATTEMPTABLE
+        )
+    now = clock.utcnow()
+    invoice = repository.transition(
+        session,
+        organization_id,
+        public_id,
+        from_statuses=states.ATTEMPTABLE,
+        extra_where=[Invoice.amount_paid_minor + minor <= Invoice.total_minor],
+        values={"status": InvoiceStatus.PROCESSING.value},
+        now=now,
+    )
+    if invoice is None:
+        raise _explain_payment_refusal(
+            session, organization_id, public_id, minor, states.ATTEMPTABLE
+        )
+    payment = repository.add_payment(
+        session,
+        Payment(
+            public_id=new_public_id("pay"),
+            organization_id=organization_id,
+            invoice_id=invoice.id,
+            kind="payment",
+            status="processing",
+            amount_minor=minor,
+            currency=invoice.currency,
+            provider=provider,
+            provider_reference=reference,
+            created_at=now,
+        ),
+    )
+    view = _moved(session, invoice)
+    _event(session, view, "invoice.processing", extra={"payment": _payment_data(payment)})
+    return view, payment
+
+
+def complete_payment_attempt(
+    session: Session, organization_id: int, payment_public_id: str
+) -> InvoiceView:
+    """processing -> paid (or back to open when the attempt paid part of it)."""
+    payment = repository.set_payment_status(
+        session, payment_public_id, organization_id, from_status="processing", to_status="succeeded"
+    )
+    if payment is None:
+        raise _attempt_not_in_flight(session, organization_id, payment_public_id)
+    invoice_public_id = _invoice_public_id(session, payment)
+    invoice = repository.apply_payment(
+        session,
+        organization_id,
+        invoice_public_id,
+        amount_minor=payment.amount_minor,
+        from_statuses=states.ATTEMPT_IN_FLIGHT,
+        require_full=False,
+        now=clock.utcnow(),
+    )
+    if invoice is None:
+        raise Conflict(
+            f"invoice {invoice_public_id} has no payment in flight", code="invoice_not_processing"
+        )
+    view = _moved(session, invoice)
+    paid = invoice.status == InvoiceStatus.PAID
+    _event(
+        session,
+        view,
+        "invoice.paid" if paid else "invoice.partially_paid",
+        extra={"payment": _payment_data(payment)},
+    )
+    return view
+
+
+def decline_payment_attempt(
+    session: Session, organization_id: int, payment_public_id: str, *, reason: str
+) -> InvoiceView:
+    """processing -> open: the attempt failed; the decline is kept on the payment and invoice."""
+    payment = repository.set_payment_status(
+        session,
+        payment_public_id,
+        organization_id,
+        from_status="processing",
+        to_status="failed",
+        failure_reason=reason,
+    )
+    if payment is None:
+        raise _attempt_not_in_flight(session, organization_id, payment_public_id)
+    invoice_public_id = _invoice_public_id(session, payment)
+    invoice = repository.transition(
+        session,
+        organization_id,
+        invoice_public_id,
+        from_statuses=states.ATTEMPT_IN_FLIGHT,
+        values={"status": InvoiceStatus.OPEN.value, "last_payment_error": reason[:200]},
+        now=clock.utcnow(),
+    )
+    if invoice is None:
+        raise Conflict(
+            f"invoice {invoice_public_id} has no payment in flight", code="invoice_not_processing"
+        )
+    view = _moved(session, invoice)
+    _event(session, view, "invoice.payment_failed", extra={"payment": _payment_data(payment)})
+    return view
+
+
+def _attempt_not_in_flight(
+    session: Session, organization_id: int, payment_public_id: str
+) -> Exception:
+    payment = repository.get_payment(session, organization_id, payment_public_id)
+    if payment is None:
+        return NotFound(
+            f"no payment {payment_public_id}", param="payment", code="payment_not_found"
+        )
+    return Conflict(
+        f"payment {payment_public_id} is {payment.status}, not processing",
+        code="payment_not_processing",
+    )
+
+
+def _invoice_public_id(session: Session, payment: Payment) -> str:
+    found = session.get(Invoice, payment.invoice_id)
+    assert found is not None
+    return found.public_id
+
+
+def expire_due_invoices(session: Session, *, limit: int = 500) -> list[InvoiceView]:
+    """Expires open, unpaid invoices past expires_at (all organizations), with their events."""
+    expired = repository.expire_due(
+        session, now=clock.utcnow(), from_statuses=states.EXPIRABLE, limit=limit
+    )
+    lines = repository.lines_of(session, [i.id for i in expired])
+    views = [InvoiceView(i, lines[i.id]) for i in expired]
+    for view in views:
+        _event(session, view, "invoice.expired")
+    return views
+
+
+def _payment_data(payment: Payment) -> dict[str, Any]:
+    cur = currency(payment.currency)
+    return {
+        "id": payment.public_id,
+        "kind": payment.kind,
+        "status": payment.status,
+        "amount": format_amount(payment.amount_minor, cur),
+        "currency": payment.currency,
+        "provider": payment.provider,
+        "reference": payment.provider_reference,
+        "failure_reason": payment.failure_reason,
+    }

@@ -1,0 +1,23 @@
+"""Every table, re-exported so Alembic sees the whole schema from one import."""
+
+from invoicehub.kit.db import Base
+from invoicehub.models.api_key import ApiKey
+from invoicehub.models.event import Event
+from invoicehub.models.idempotency_key import IdempotencyKey
+from invoicehub.models.invoice import Invoice
+from invoicehub.models.invoice_line_item import InvoiceLineItem
+from invoicehub.models.invoice_number_sequence import InvoiceNumberSequence
+from invoicehub.models.organization import Organization
+from invoicehub.models.payment import Payment
+
+__all__ = [
+    "ApiKey",
+    "Base",
+    "Event",
+    "IdempotencyKey",
+    "Invoice",
+    "InvoiceLineItem",
+    "InvoiceNumberSequence",
+    "Organization",
+    "Payment",
+]
