@@ -20,6 +20,7 @@ from invoicehub.config import Settings, get_settings
 from invoicehub.errors import AppError
 from invoicehub.events.endpoints import router as events_router
 from invoicehub.invoices.endpoints import router as invoices_router
+from invoicehub.orgs.endpoints import router as organization_router
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     _install_error_handlers(app)
     app.include_router(invoices_router)
     app.include_router(events_router)
+    app.include_router(organization_router)
 
     @app.get("/healthz", tags=["operations"], summary="Liveness and database check")
     def healthz() -> JSONResponse:

@@ -27,3 +27,15 @@ def set_verified(session: Session, public_id: str, *, verified: bool) -> Organiz
         .values(verified=verified)
         .returning(Organization)
     )
+
+
+def update_fields(
+    session: Session, organization_id: int, values: dict[str, object]
+) -> Organization | None:
+    return session.scalar(
+        update(Organization)
+        .where(Organization.id == organization_id)
+        .values(**values)
+        .returning(Organization)
+        .execution_options(populate_existing=True, synchronize_session=False)
+    )

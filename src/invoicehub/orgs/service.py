@@ -12,6 +12,7 @@ from invoicehub.kit.ids import new_public_id
 from invoicehub.kit.money import MoneyError, currency
 from invoicehub.models import Organization
 from invoicehub.orgs import repository
+from invoicehub.orgs.schemas import OrganizationUpdate
 
 
 def create_organization(
@@ -61,4 +62,44 @@ def verify_organization(session: Session, public_id: str) -> Organization:
     organization = repository.set_verified(session, public_id, verified=True)
     if organization is None:
         raise NotFound(f"no organization {public_id}", param="org")
+    return organization
+
+
+def get_organization_by_id(session: Session, organization_id: int) -> Organization:
+    organization = repository.get(session, organization_id)
+    if organization is None:
+        raise NotFound("organization not found")
+    return organization
+
+
+def update_organization(
+    session: Session, organization_id: int, data: OrganizationUpdate
+) -> Organization:
+    values: dict[str, object] = {}
+    given = data.model_fields_set
+    for name in ("name", "default_due_days", "allow_partial_payments"):
+        if name in given:
+            if getattr(data, name) is None:
+                raise ValidationFailed(f"{name} cannot be null", param=name)
+            values[name] = getattr(data, name)
+    if "default_currency" in given:
+        try:
+            values["default_currency"] = currency(data.default_currency or "").code
+        except MoneyError as exc:
+            raise ValidationFailed(
+                str(exc), param="default_currency", code="invalid_currency"
+            ) from exc
+    if "invoice_number_pattern" in given:
+        if not data.invoice_number_pattern:
+            raise ValidationFailed(
+                "invoice_number_pattern cannot be null", param="invoice_number_pattern"
+            )
+        validate_number_pattern(data.invoice_number_pattern)
+        values["invoice_number_pattern"] = data.invoice_number_pattern
+    if not values:
+        return get_organization_by_id(session, organization_id)
+    values["updated_at"] = clock.utcnow()
+    organization = repository.update_fields(session, organization_id, values)
+    if organization is None:
+        raise NotFound("organization not found")
     return organization
