@@ -85,6 +85,10 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         "rate_limit_per_minute": 100_000,
         "rate_limit_burst_per_second": 100_000,
         "public_url": "http://127.0.0.1:8000",
+        # Receivers in tests listen on 127.0.0.1; tests that check refusals turn this off.
+        "webhook_allow_private": True,
+        # Tests drive the worker themselves, so nothing is sent behind their back.
+        "run_worker_in_serve": False,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

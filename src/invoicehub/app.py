@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,6 +22,7 @@ from invoicehub.errors import AppError
 from invoicehub.events.endpoints import router as events_router
 from invoicehub.invoices.endpoints import router as invoices_router
 from invoicehub.orgs.endpoints import router as organization_router
+from invoicehub.webhooks.endpoints import router as webhooks_router
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +39,20 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-        runtime.database.dispose()
+        worker_task = None
+        worker = None
+        if settings.run_worker_in_serve:
+            from invoicehub.worker import Worker
+
+            worker = Worker(runtime)
+            worker_task = asyncio.create_task(worker.run_forever())
+        try:
+            yield
+        finally:
+            if worker is not None and worker_task is not None:
+                worker.stop()
+                await asyncio.wait_for(worker_task, timeout=settings.webhook_timeout_seconds + 5)
+            runtime.database.dispose()
 
     app = FastAPI(
         title="invoicehub", version=__version__, description=DESCRIPTION, lifespan=lifespan
@@ -49,6 +63,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(invoices_router)
     app.include_router(events_router)
     app.include_router(organization_router)
+    app.include_router(webhooks_router)
 
     @app.get("/healthz", tags=["operations"], summary="Liveness and database check")
     def healthz() -> JSONResponse:

@@ -44,6 +44,26 @@ class Settings(BaseSettings):
         default="KZ", description="Region for phone numbers given without a country code."
     )
 
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    webhook_allow_private: bool = Field(
+        default=False,
+        description="Allow webhook URLs on loopback/private networks (local development, tests).",
+    )
+    webhook_max_concurrency: int = Field(
+        default=32, ge=1, description="Deliveries in flight per worker."
+    )
+    webhook_per_endpoint_batch: int = Field(
+        default=4, ge=1, description="At most this many deliveries of one endpoint per claim."
+    )
+    webhook_disable_after_failing_days: float = Field(default=5.0, gt=0)
+    webhook_secret_rotation_overlap_hours: float = Field(default=24.0, ge=0)
+    event_retention_days: int = Field(default=365, ge=1)
+
+    run_worker_in_serve: bool = Field(
+        default=True, description="Run the background worker (webhooks, expiry) inside serve."
+    )
+    worker_poll_seconds: float = Field(default=1.0, gt=0)
+
     log_level: str = "info"
 
 

@@ -26,7 +26,9 @@ app = typer.Typer(
 org_app = typer.Typer(help="Organizations (merchants, businesses, tenants).", no_args_is_help=True)
 key_app = typer.Typer(help="API keys.", no_args_is_help=True)
 app.add_typer(org_app, name="org")
+webhooks_app = typer.Typer(help="Webhook deliveries.", no_args_is_help=True)
 app.add_typer(key_app, name="key")
+app.add_typer(webhooks_app, name="webhooks")
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 T = TypeVar("T")
@@ -188,3 +190,42 @@ def key_create(
         typer.echo(f"secret key  {payload['secret_key']}   (shown once; store it now)")
 
     emit(payload, as_json=as_json, human=human)
+
+
+@app.command()
+def worker() -> None:
+    """Run a background worker (webhook deliveries, expiry, retention) until interrupted."""
+    import asyncio
+    import signal
+
+    from invoicehub.api.runtime import Runtime
+    from invoicehub.worker import Worker
+
+    settings = load_settings()
+    runtime = Runtime.build(settings)
+
+    async def main() -> None:
+        running = Worker(runtime)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, running.stop)
+        typer.echo("worker started", err=True)
+        await running.run_forever()
+
+    try:
+        asyncio.run(main())
+    finally:
+        runtime.database.dispose()
+
+
+@webhooks_app.command("redeliver")
+def webhooks_redeliver(
+    delivery_id: Annotated[str, typer.Argument(help="Delivery id (whd_…).")],
+) -> None:
+    """Queue a delivery's event again for its endpoint (same webhook-id, new schedule)."""
+    from invoicehub.webhooks.service import redeliver
+
+    with transaction(load_settings()) as session:
+        delivery = redeliver(session, None, delivery_id)
+        new_id = delivery.public_id
+    typer.echo(f"queued {new_id}")

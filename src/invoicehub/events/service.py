@@ -12,6 +12,7 @@ from invoicehub.events.schemas import EventList, EventOut
 from invoicehub.kit import clock
 from invoicehub.kit.ids import new_public_id
 from invoicehub.models import Event
+from invoicehub.webhooks import service as webhooks
 
 
 def record_event(
@@ -22,8 +23,10 @@ def record_event(
     object_type: str,
     object_id: str,
     data: dict[str, Any],
+    route_to_endpoint: str | None = None,
 ) -> Event:
-    return repository.add(
+    """Writes the event and, in the same transaction, its webhook deliveries (the outbox)."""
+    event = repository.add(
         session,
         Event(
             public_id=new_public_id("evt"),
@@ -35,6 +38,8 @@ def record_event(
             created_at=clock.utcnow(),
         ),
     )
+    webhooks.fan_out(session, event, route_to_endpoint=route_to_endpoint)
+    return event
 
 
 def present_event(event: Event) -> EventOut:

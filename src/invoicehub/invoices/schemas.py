@@ -115,6 +115,11 @@ class InvoiceCreate(RequestModel):
     metadata: Metadata = Field(
         default_factory=dict, max_length=50, description="Your own key-value data."
     )
+    webhook_id: Annotated[str, StringConstraints(max_length=40)] | None = Field(
+        default=None,
+        description="One of your webhook endpoints (we_…): this invoice's events go to it alone.",
+        examples=["we_5f0c2b9e1d7a4c3b8e6f9a01"],
+    )
     status: Literal["draft", "open"] = Field(
         default="draft", description="Create as a draft, or finalize at once (open)."
     )
@@ -137,6 +142,7 @@ class InvoiceUpdate(RequestModel):
     payment_terms: ShortText | None = None
     external_order_id: Annotated[str, StringConstraints(max_length=255)] | None = None
     metadata: Metadata | None = Field(default=None, max_length=50)
+    webhook_id: Annotated[str, StringConstraints(max_length=40)] | None = None
 
 
 MONEY_FIELDS = frozenset({"currency", "line_items", "discount", "shipping", "number"})
@@ -219,6 +225,9 @@ class Invoice(ResponseModel):
     payment_terms: str | None
     external_order_id: str | None
     metadata: dict[str, Any]
+    webhook_id: str | None = Field(
+        description="The webhook endpoint this invoice's events go to alone."
+    )
     last_payment_error: str | None = Field(description="Why the last payment attempt was declined.")
     created_at: dt.datetime
     updated_at: dt.datetime
@@ -317,6 +326,7 @@ def invoice_to_schema(invoice: Any, lines: list[Any] | None, *, today: dt.date) 
         payment_terms=invoice.payment_terms,
         external_order_id=invoice.external_order_id,
         metadata=dict(invoice.metadata_ or {}),
+        webhook_id=invoice.webhook_endpoint_id,
         last_payment_error=invoice.last_payment_error,
         created_at=invoice.created_at,
         updated_at=invoice.updated_at,

@@ -46,6 +46,7 @@ from invoicehub.kit.money import (
 from invoicehub.kit.phones import PhoneError, to_e164
 from invoicehub.models import Invoice, InvoiceLineItem, Organization, Payment
 from invoicehub.orgs import repository as orgs_repository
+from invoicehub.webhooks import service as webhooks
 
 # How many generated numbers to skip past when callers took them by hand.
 _MAX_NUMBER_SKIPS = 1000
@@ -365,6 +366,11 @@ def create_invoice(
         payment_terms=data.payment_terms,
         external_order_id=data.external_order_id,
         metadata_=dict(data.metadata),
+        webhook_endpoint_id=(
+            webhooks.require_endpoint_for_invoice(session, organization.id, data.webhook_id)
+            if data.webhook_id
+            else None
+        ),
         subtotal_minor=totals.subtotal,
         discount_minor=totals.discount,
         shipping_minor=totals.shipping,
@@ -427,6 +433,12 @@ def update_invoice(
             values[name] = getattr(data, name)
     if "metadata" in given:
         values["metadata_"] = dict(data.metadata or {})
+    if "webhook_id" in given:
+        values["webhook_endpoint_id"] = (
+            webhooks.require_endpoint_for_invoice(session, organization_id, data.webhook_id)
+            if data.webhook_id
+            else None
+        )
     if "customer" in given:
         values.update(_customer_values(data.customer, phone_region))
     if "expires_at" in given:
@@ -549,6 +561,7 @@ def duplicate_invoice(
         payment_terms=src.payment_terms,
         external_order_id=src.external_order_id,
         metadata=dict(src.metadata_),
+        webhook_id=src.webhook_endpoint_id,
         status=status,
     )
     return create_invoice(session, organization_id, data)
@@ -577,6 +590,7 @@ def _event(
         object_type="invoice",
         object_id=view.invoice.public_id,
         data=data,
+        route_to_endpoint=view.invoice.webhook_endpoint_id,
     )
 
 

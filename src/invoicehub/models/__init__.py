@@ -9,6 +9,9 @@ from invoicehub.models.invoice_line_item import InvoiceLineItem
 from invoicehub.models.invoice_number_sequence import InvoiceNumberSequence
 from invoicehub.models.organization import Organization
 from invoicehub.models.payment import Payment
+from invoicehub.models.webhook_attempt import WebhookAttempt
+from invoicehub.models.webhook_delivery import WebhookDelivery
+from invoicehub.models.webhook_endpoint import WebhookEndpoint
 
 __all__ = [
     "ApiKey",
@@ -20,4 +23,7 @@ __all__ = [
     "InvoiceNumberSequence",
     "Organization",
     "Payment",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]

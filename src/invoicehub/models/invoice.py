@@ -72,6 +72,12 @@ class Invoice(Base):
     due_date: Mapped[dt.date] = mapped_column(Date)
     expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
+    # Set when the invoice names one endpoint to notify (ApiPay's webhook_id); its events then
+    # go to that endpoint only.
+    webhook_endpoint_id: Mapped[str | None] = mapped_column(
+        ForeignKey("webhook_endpoints.public_id", ondelete="SET NULL"), nullable=True
+    )
+
     # The last declined payment attempt, so a reader sees why an invoice is open again.
     last_payment_error: Mapped[str | None] = mapped_column(String(200))
     version: Mapped[int] = mapped_column(Integer, default=1)

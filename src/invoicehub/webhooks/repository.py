@@ -1,0 +1,234 @@
+"""All webhook SQL: endpoints, the delivery outbox and the attempt log."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from invoicehub.models import Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+
+# ------------------------------------------------------------------ endpoints
+
+
+def add_endpoint(session: Session, endpoint: WebhookEndpoint) -> WebhookEndpoint:
+    session.add(endpoint)
+    session.flush()
+    return endpoint
+
+
+def get_endpoint(session: Session, organization_id: int, public_id: str) -> WebhookEndpoint | None:
+    return session.scalar(
+        select(WebhookEndpoint).where(
+            WebhookEndpoint.organization_id == organization_id,
+            WebhookEndpoint.public_id == public_id,
+        )
+    )
+
+
+def get_endpoint_by_internal_id(
+    session: Session, organization_id: int, endpoint_id: int
+) -> WebhookEndpoint | None:
+    return session.scalar(
+        select(WebhookEndpoint).where(
+            WebhookEndpoint.organization_id == organization_id, WebhookEndpoint.id == endpoint_id
+        )
+    )
+
+
+def list_endpoints(session: Session, organization_id: int) -> list[WebhookEndpoint]:
+    return list(
+        session.scalars(
+            select(WebhookEndpoint)
+            .where(WebhookEndpoint.organization_id == organization_id)
+            .order_by(WebhookEndpoint.id)
+        ).all()
+    )
+
+
+def enabled_endpoints(session: Session, organization_id: int) -> list[WebhookEndpoint]:
+    return list(
+        session.scalars(
+            select(WebhookEndpoint).where(
+                WebhookEndpoint.organization_id == organization_id,
+                WebhookEndpoint.enabled.is_(True),
+            )
+        ).all()
+    )
+
+
+def update_endpoint(
+    session: Session, endpoint_id: int, values: dict[str, Any], *, only_if: Sequence[Any] = ()
+) -> WebhookEndpoint | None:
+    return session.scalar(
+        update(WebhookEndpoint)
+        .where(WebhookEndpoint.id == endpoint_id, *only_if)
+        .values(**values)
+        .returning(WebhookEndpoint)
+        .execution_options(populate_existing=True, synchronize_session=False)
+    )
+
+
+def delete_endpoint(session: Session, endpoint_id: int) -> None:
+    session.execute(delete(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id))
+
+
+# ------------------------------------------------------------------ deliveries
+
+
+def add_deliveries(session: Session, deliveries: Sequence[WebhookDelivery]) -> None:
+    session.add_all(deliveries)
+    session.flush()
+
+
+def claim_due(
+    session: Session,
+    *,
+    now: dt.datetime,
+    lease_until: dt.datetime,
+    token: str,
+    limit: int,
+    per_endpoint: int,
+    skip_endpoint_ids: Sequence[int] = (),
+) -> list[int]:
+    """Leases up to ``limit`` due deliveries, at most ``per_endpoint`` of any one endpoint,
+    so one endpoint's backlog cannot take every slot. On PostgreSQL, rows another worker
+    is leasing right now are skipped (FOR UPDATE SKIP LOCKED); on SQLite the write
+    transaction (BEGIN IMMEDIATE) already makes the claim exclusive."""
+    due = (
+        WebhookDelivery.status == "pending",
+        WebhookDelivery.next_attempt_at <= now,
+        (WebhookDelivery.locked_until.is_(None)) | (WebhookDelivery.locked_until < now),
+    )
+    ranked = (
+        select(
+            WebhookDelivery.id.label("id"),
+            WebhookDelivery.next_attempt_at.label("due_at"),
+            func.row_number()
+            .over(
+                partition_by=WebhookDelivery.endpoint_id,
+                order_by=(WebhookDelivery.next_attempt_at, WebhookDelivery.id),
+            )
+            .label("rank"),
+        )
+        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+        .where(*due, WebhookEndpoint.enabled.is_(True))
+    )
+    if skip_endpoint_ids:
+        ranked = ranked.where(WebhookDelivery.endpoint_id.not_in(list(skip_endpoint_ids)))
+    ranked_sub = ranked.subquery()
+    candidates = (
+        select(ranked_sub.c.id)
+        .where(ranked_sub.c.rank <= per_endpoint)
+        .order_by(ranked_sub.c.due_at, ranked_sub.c.id)
+        .limit(limit)
+    )
+    lockable = select(WebhookDelivery.id).where(WebhookDelivery.id.in_(candidates), *due)
+    if session.get_bind().dialect.name == "postgresql":
+        lockable = lockable.with_for_update(skip_locked=True)
+    claimed = session.scalars(
+        update(WebhookDelivery)
+        .where(WebhookDelivery.id.in_(lockable.scalar_subquery()), *due)
+        .values(locked_until=lease_until, lock_token=token)
+        .returning(WebhookDelivery.id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    return list(claimed)
+
+
+def load_for_sending(
+    session: Session, delivery_ids: Sequence[int]
+) -> list[tuple[WebhookDelivery, WebhookEndpoint, Event]]:
+    rows = session.execute(
+        select(WebhookDelivery, WebhookEndpoint, Event)
+        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+        .join(Event, Event.id == WebhookDelivery.event_id)
+        .where(WebhookDelivery.id.in_(list(delivery_ids)))
+        .order_by(WebhookDelivery.id)
+    ).all()
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
+def finish_attempt(
+    session: Session, delivery_id: int, *, token: str, values: dict[str, Any]
+) -> WebhookDelivery | None:
+    """Records an attempt's outcome, but only while this worker still holds the lease."""
+    return session.scalar(
+        update(WebhookDelivery)
+        .where(WebhookDelivery.id == delivery_id, WebhookDelivery.lock_token == token)
+        .values(**values, locked_until=None, lock_token=None)
+        .returning(WebhookDelivery)
+        .execution_options(populate_existing=True, synchronize_session=False)
+    )
+
+
+def add_attempt(session: Session, attempt: WebhookAttempt) -> None:
+    session.add(attempt)
+    session.flush()
+
+
+def get_delivery(session: Session, organization_id: int, public_id: str) -> WebhookDelivery | None:
+    return session.scalar(
+        select(WebhookDelivery).where(
+            WebhookDelivery.organization_id == organization_id,
+            WebhookDelivery.public_id == public_id,
+        )
+    )
+
+
+def get_delivery_by_public_id(session: Session, public_id: str) -> WebhookDelivery | None:
+    return session.scalar(select(WebhookDelivery).where(WebhookDelivery.public_id == public_id))
+
+
+def list_deliveries(
+    session: Session,
+    organization_id: int,
+    *,
+    endpoint_id: int | None = None,
+    event_id: int | None = None,
+    limit: int,
+    before_id: int | None = None,
+) -> list[tuple[WebhookDelivery, WebhookEndpoint, Event]]:
+    query = (
+        select(WebhookDelivery, WebhookEndpoint, Event)
+        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+        .join(Event, Event.id == WebhookDelivery.event_id)
+        .where(WebhookDelivery.organization_id == organization_id)
+    )
+    if endpoint_id is not None:
+        query = query.where(WebhookDelivery.endpoint_id == endpoint_id)
+    if event_id is not None:
+        query = query.where(WebhookDelivery.event_id == event_id)
+    if before_id is not None:
+        query = query.where(WebhookDelivery.id < before_id)
+    rows = session.execute(query.order_by(WebhookDelivery.id.desc()).limit(limit)).all()
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
+def attempts_of(session: Session, delivery_ids: Sequence[int]) -> dict[int, list[WebhookAttempt]]:
+    grouped: dict[int, list[WebhookAttempt]] = {i: [] for i in delivery_ids}
+    if not delivery_ids:
+        return grouped
+    for attempt in session.scalars(
+        select(WebhookAttempt)
+        .where(WebhookAttempt.delivery_id.in_(list(delivery_ids)))
+        .order_by(WebhookAttempt.delivery_id, WebhookAttempt.id)
+    ):
+        grouped[attempt.delivery_id].append(attempt)
+    return grouped
+
+
+def delete_events_before(session: Session, cutoff: dt.datetime, *, limit: int) -> int:
+    """Removes events older than ``cutoff`` (their deliveries and attempts cascade)."""
+    old_ids = (
+        select(Event.id)
+        .where(Event.created_at < cutoff)
+        .order_by(Event.id)
+        .limit(limit)
+        .scalar_subquery()
+    )
+    result = session.execute(delete(Event).where(Event.id.in_(old_ids)))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
