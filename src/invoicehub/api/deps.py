@@ -9,11 +9,11 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from invoicehub.api.middleware import SessionHolder
+from invoicehub.api.middleware import SessionHolder, check_rate_limit
 from invoicehub.api.runtime import Runtime
 from invoicehub.auth import service as auth_service
 from invoicehub.auth.service import AuthContext
-from invoicehub.errors import RateLimited, Unauthenticated
+from invoicehub.errors import Unauthenticated
 
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer sk_…")
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="X-API-Key: sk_…")
@@ -30,17 +30,9 @@ def get_session(request: Request) -> Session:
 
 
 def apply_rate_limit(request: Request, runtime: Runtime, bucket: str) -> None:
-    """Counts this request against ``bucket``; the middleware puts the headers on the answer."""
-    if not runtime.settings.rate_limit_enabled:
-        return
-    result = runtime.limiter.hit(bucket)
-    request.state.rate_limit = result
-    if not result.allowed:
-        raise RateLimited(
-            f"rate limit exceeded: {result.limit} requests per minute and "
-            f"{runtime.settings.rate_limit_burst_per_second} per second per key; retry after {result.retry_after}s",
-            headers={"Retry-After": str(result.retry_after)},
-        )
+    """Counts this request against ``bucket`` once; the middleware puts the headers on the
+    answer (and Retry-After on a 429)."""
+    check_rate_limit(request.scope["state"], runtime, bucket)
 
 
 def authenticate(

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from invoicehub.api.runtime import Runtime
 from invoicehub.auth import service as auth_service
-from invoicehub.errors import AppError, Unauthenticated
+from invoicehub.errors import AppError, RateLimited, Unauthenticated
 from invoicehub.idempotency import service as idempotency
 from invoicehub.kit.db import Database
 from invoicehub.kit.ratelimit import RateLimitResult
@@ -111,6 +111,22 @@ def rate_limit_headers(result: RateLimitResult | None) -> list[tuple[bytes, byte
     return headers
 
 
+def check_rate_limit(state: dict[str, Any], runtime: Runtime, bucket: str) -> None:
+    """The one place a request is counted; ``state`` is the request's scope state, so the
+    idempotency layer and the endpoint's dependency never count the same request twice."""
+    if not runtime.settings.rate_limit_enabled:
+        return
+    result = state.get("rate_limit")
+    if not isinstance(result, RateLimitResult):
+        result = runtime.limiter.hit(bucket)
+        state["rate_limit"] = result
+    if not result.allowed:
+        raise RateLimited(
+            f"rate limit exceeded: {result.limit} requests per minute and "
+            f"{runtime.settings.rate_limit_burst_per_second} per second per key; retry after {result.retry_after}s",
+        )
+
+
 class RequestTransactionMiddleware:
     def __init__(self, app: ASGIApp, *, runtime: Runtime) -> None:
         self.app = app
@@ -150,7 +166,13 @@ class RequestTransactionMiddleware:
             try:
                 outcome = await anyio.to_thread.run_sync(self._claim, scope, state, key, body)
             except AppError as error:
-                await _send(send, error.status_code, error_body(error), "application/json", [])
+                await _send(
+                    send,
+                    error.status_code,
+                    error_body(error),
+                    "application/json",
+                    rate_limit_headers(state.get("rate_limit")),
+                )
                 return
             if isinstance(outcome, idempotency.StoredResponse):
                 await _send(
@@ -158,7 +180,10 @@ class RequestTransactionMiddleware:
                     outcome.status_code,
                     outcome.body,
                     outcome.content_type,
-                    [(b"idempotent-replayed", b"true")],
+                    [
+                        (b"idempotent-replayed", b"true"),
+                        *rate_limit_headers(state.get("rate_limit")),
+                    ],
                 )
                 return
             claim = outcome
@@ -214,6 +239,8 @@ class RequestTransactionMiddleware:
                 )
             auth = auth_service.authenticate_secret(session, secret)
             state["auth"] = auth
+            # A replay is an answer like any other: it counts against the key's limit.
+            check_rate_limit(state, self.runtime, f"key:{auth.api_key_id}")
             outcome = idempotency.claim_key(
                 session,
                 organization_id=auth.organization_id,

@@ -63,23 +63,39 @@ def round_half_up(value: Decimal) -> int:
 
 
 def to_minor(amount: Decimal | int | str, cur: Currency, *, allow_negative: bool = False) -> int:
-    """Exact conversion of a major-unit amount to minor units; refuses to drop precision."""
+    """Exact conversion of a major-unit amount to minor units; refuses to drop precision.
+
+    Works on the decimal's digits and exponent with Python integers, never through the
+    decimal context, whose 28-digit precision would round a far-out digit away unseen.
+    """
     try:
         value = Decimal(amount) if not isinstance(amount, Decimal) else amount
     except (InvalidOperation, ValueError) as exc:
         raise MoneyError(f"{amount!r} is not a decimal amount") from exc
     if not value.is_finite():
         raise MoneyError("amount must be a finite number")
-    if value < 0 and not allow_negative:
+    sign, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)
+    if sign and any(digits) and not allow_negative:
         raise MoneyError("amount must not be negative")
-    scaled = value.scaleb(cur.exponent)
-    if scaled != scaled.to_integral_value():
+    # Drop trailing zeros so 10.500 counts as one decimal, not three.
+    digit_list = list(digits)
+    while len(digit_list) > 1 and digit_list[-1] == 0:
+        digit_list.pop()
+        exponent += 1
+    if not any(digit_list):
+        return 0
+    if len(digit_list) + exponent > 20:  # far beyond MAX_MINOR, and cheap to say so
+        raise MoneyError(f"amount {value} {cur.code} is larger than invoicehub accepts")
+    shift = exponent + cur.exponent
+    if shift < 0:
         places = "no decimal places" if cur.exponent == 0 else f"at most {cur.exponent} decimals"
         raise MoneyError(f"{cur.code} amounts take {places}; got {value}")
-    minor = int(scaled)
-    if abs(minor) >= MAX_MINOR:
+    scale: int = 10**shift
+    minor = int("".join(map(str, digit_list))) * scale
+    if minor >= MAX_MINOR:
         raise MoneyError(f"amount {value} {cur.code} is larger than invoicehub accepts")
-    return minor
+    return -minor if sign else minor
 
 
 def from_minor(minor: int, cur: Currency) -> Decimal:
