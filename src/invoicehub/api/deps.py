@@ -51,7 +51,7 @@ def authenticate(
             raise Unauthenticated("no API key: send Authorization: Bearer sk_… or X-API-Key: sk_…")
         auth = auth_service.authenticate_secret(session, secret)
         request.state.auth = auth
-    apply_rate_limit(request, runtime, f"key:{auth.api_key_id}")
+    apply_rate_limit(request, runtime, f"key:{auth.public_key}")
     return auth
 
 

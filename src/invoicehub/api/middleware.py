@@ -240,7 +240,7 @@ class RequestTransactionMiddleware:
             auth = auth_service.authenticate_secret(session, secret)
             state["auth"] = auth
             # A replay is an answer like any other: it counts against the key's limit.
-            check_rate_limit(state, self.runtime, f"key:{auth.api_key_id}")
+            check_rate_limit(state, self.runtime, f"key:{auth.public_key}")
             outcome = idempotency.claim_key(
                 session,
                 organization_id=auth.organization_id,
