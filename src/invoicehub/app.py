@@ -22,6 +22,7 @@ from invoicehub.errors import AppError
 from invoicehub.events.endpoints import router as events_router
 from invoicehub.invoices.endpoints import router as invoices_router
 from invoicehub.orgs.endpoints import router as organization_router
+from invoicehub.payments.endpoints import router as payments_router
 from invoicehub.webhooks.endpoints import router as webhooks_router
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(events_router)
     app.include_router(organization_router)
     app.include_router(webhooks_router)
+    app.include_router(payments_router)
 
     @app.get("/healthz", tags=["operations"], summary="Liveness and database check")
     def healthz() -> JSONResponse:

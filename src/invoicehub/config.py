@@ -64,6 +64,22 @@ class Settings(BaseSettings):
     )
     worker_poll_seconds: float = Field(default=1.0, gt=0)
 
+    stripe_secret_key: str | None = Field(
+        default=None,
+        description="sk_test_… or sk_live_…: organizations may then use the stripe provider.",
+    )
+    stripe_webhook_secret: str | None = Field(
+        default=None, description="whsec_… of the Stripe webhook endpoint."
+    )
+    stripe_api_base: str = Field(
+        default="https://api.stripe.com",
+        description="Stripe's API base (tests point it at a local fake).",
+    )
+    stripe_webhook_tolerance_seconds: int = Field(default=300, ge=1)
+    payment_attempt_timeout_minutes: int = Field(
+        default=30, ge=1, description="A payment left in processing this long is declined."
+    )
+
     log_level: str = "info"
 
 

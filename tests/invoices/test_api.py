@@ -23,7 +23,15 @@ def test_create_computes_tax_per_line_as_004_says(api: httpx.Client) -> None:
     assert [line["tax"] for line in invoice["line_items"]] == ["500.00", "0.00"]
     assert invoice["number"].startswith("INV-")
     assert invoice["id"].startswith("inv_")
-    for field in ("discount", "shipping", "amount_paid", "amount_refunded", "created_at", "customer", "currency"):
+    for field in (
+        "discount",
+        "shipping",
+        "amount_paid",
+        "amount_refunded",
+        "created_at",
+        "customer",
+        "currency",
+    ):
         assert field in invoice
 
 
@@ -33,26 +41,40 @@ def test_create_open_then_pay_in_parts_then_refund(api: httpx.Client) -> None:
     url = f"/v1/invoices/{invoice['id']}"
 
     partial = api.post(f"{url}/payments", json={"amount": "1000.00"}).json()
-    assert (partial["status"], partial["amount_paid"], partial["amount_due"]) == ("open", "1000.00", "5000.00")
+    assert (partial["status"], partial["amount_paid"], partial["amount_due"]) == (
+        "open",
+        "1000.00",
+        "5000.00",
+    )
 
     paid = api.post(f"{url}/payments", json={"amount": "5000"}).json()
     assert (paid["status"], paid["amount_due"]) == ("paid", "0.00")
     assert paid["paid_at"] is not None
 
     part_refund = api.post(f"{url}/refunds", json={"amount": "100.00"}).json()
-    assert (part_refund["status"], part_refund["amount_refunded"]) == ("partially_refunded", "100.00")
+    assert (part_refund["status"], part_refund["amount_refunded"]) == (
+        "partially_refunded",
+        "100.00",
+    )
 
     full_refund = api.post(f"{url}/refunds").json()
     assert (full_refund["status"], full_refund["amount_refunded"]) == ("refunded", "6000.00")
 
     payments = api.get(f"{url}/payments").json()
     assert [(p["kind"], p["amount"]) for p in payments] == [
-        ("payment", "1000.00"), ("payment", "5000.00"), ("refund", "100.00"), ("refund", "5900.00")
+        ("payment", "1000.00"),
+        ("payment", "5000.00"),
+        ("refund", "100.00"),
+        ("refund", "5900.00"),
     ]
     events = api.get("/v1/events", params={"object_id": invoice["id"], "limit": 20}).json()["data"]
     assert [e["type"] for e in reversed(events)] == [
-        "invoice.created", "invoice.finalized", "invoice.partially_paid", "invoice.paid",
-        "invoice.partially_refunded", "invoice.refunded",
+        "invoice.created",
+        "invoice.finalized",
+        "invoice.partially_paid",
+        "invoice.paid",
+        "invoice.partially_refunded",
+        "invoice.refunded",
     ]
 
 
@@ -103,9 +125,16 @@ def test_patch_money_only_while_draft(api: httpx.Client) -> None:
     changed = api.patch(url, json={"discount": "500", "shipping": "25.50", "notes": "thanks"})
     assert changed.status_code == 200, changed.text
     body = changed.json()
-    assert (body["discount"], body["shipping"], body["total"], body["notes"]) == ("500.00", "25.50", "5525.50", "thanks")
+    assert (body["discount"], body["shipping"], body["total"], body["notes"]) == (
+        "500.00",
+        "25.50",
+        "5525.50",
+        "thanks",
+    )
 
-    new_lines = [{"description": "One thing", "quantity": "2.5", "unit_price": "10.01", "tax_rate": "7.5"}]
+    new_lines = [
+        {"description": "One thing", "quantity": "2.5", "unit_price": "10.01", "tax_rate": "7.5"}
+    ]
     too_big_discount = api.patch(url, json={"line_items": new_lines})
     assert too_big_discount.status_code == 422
     assert too_big_discount.json()["error"]["code"] == "discount_too_large"
@@ -118,7 +147,10 @@ def test_patch_money_only_while_draft(api: httpx.Client) -> None:
     refused = api.patch(url, json={"shipping": "1"})
     assert refused.status_code == 409
     assert refused.json()["error"]["code"] == "invoice_not_editable"
-    allowed = api.patch(url, json={"notes": "still editable", "customer": {"name": "Jane", "phone": "+7 700 123 45 67"}})
+    allowed = api.patch(
+        url,
+        json={"notes": "still editable", "customer": {"name": "Jane", "phone": "+7 700 123 45 67"}},
+    )
     assert allowed.status_code == 200
     assert allowed.json()["customer"]["phone"] == "+77001234567"
 
@@ -130,16 +162,31 @@ def test_duplicate_makes_a_new_draft_with_a_new_number(api: httpx.Client) -> Non
     body = copy.json()
     assert body["id"] != original["id"]
     assert body["number"] != original["number"]
-    assert (body["status"], body["total"], body["description"]) == ("draft", "6000.00", "Monthly retainer")
-    assert [li["description"] for li in body["line_items"]] == [li["description"] for li in original["line_items"]]
+    assert (body["status"], body["total"], body["description"]) == (
+        "draft",
+        "6000.00",
+        "Monthly retainer",
+    )
+    assert [li["description"] for li in body["line_items"]] == [
+        li["description"] for li in original["line_items"]
+    ]
 
 
 def test_currency_minor_units(api: httpx.Client) -> None:
-    jpy = create(api, currency="JPY", line_items=[{"description": "tea", "quantity": 3, "unit_price": "333", "tax_rate": 10}])
+    jpy = create(
+        api,
+        currency="JPY",
+        line_items=[{"description": "tea", "quantity": 3, "unit_price": "333", "tax_rate": 10}],
+    )
     assert (jpy["subtotal"], jpy["tax"], jpy["total"]) == ("999", "100", "1099")
-    kwd = create(api, currency="KWD", line_items=[{"description": "x", "quantity": 1, "unit_price": "1.005"}])
+    kwd = create(
+        api, currency="KWD", line_items=[{"description": "x", "quantity": 1, "unit_price": "1.005"}]
+    )
     assert kwd["total"] == "1.005"
-    bad = api.post("/v1/invoices", json=invoice_body(currency="JPY", line_items=[{"description": "x", "unit_price": "1.5"}]))
+    bad = api.post(
+        "/v1/invoices",
+        json=invoice_body(currency="JPY", line_items=[{"description": "x", "unit_price": "1.5"}]),
+    )
     assert bad.status_code == 422
     assert bad.json()["error"]["param"] == "line_items.0.unit_price"
     unknown = api.post("/v1/invoices", json=invoice_body(currency="XYZ"))
@@ -148,7 +195,9 @@ def test_currency_minor_units(api: httpx.Client) -> None:
 
 
 def test_kazakh_phone_is_stored_in_e164(api: httpx.Client) -> None:
-    invoice = create(api, customer={"name": "Aigerim", "phone": "87001234567", "telegram_user_id": 7378059553})
+    invoice = create(
+        api, customer={"name": "Aigerim", "phone": "87001234567", "telegram_user_id": 7378059553}
+    )
     assert invoice["customer"]["phone"] == "+77001234567"
     assert invoice["customer"]["telegram_user_id"] == 7378059553
     bad = api.post("/v1/invoices", json=invoice_body(customer={"phone": "12"}))
@@ -159,9 +208,15 @@ def test_kazakh_phone_is_stored_in_e164(api: httpx.Client) -> None:
 def test_bad_inputs_name_the_field_and_are_never_500(api: httpx.Client) -> None:
     cases = [
         ({"line_items": []}, "line_items"),
-        ({"line_items": [{"description": "x", "quantity": 0, "unit_price": "1"}]}, "line_items.0.quantity"),
+        (
+            {"line_items": [{"description": "x", "quantity": 0, "unit_price": "1"}]},
+            "line_items.0.quantity",
+        ),
         ({"line_items": [{"description": "x", "unit_price": "-1"}]}, "line_items.0.unit_price"),
-        ({"line_items": [{"description": "x", "unit_price": "1", "tax_rate": 101}]}, "line_items.0.tax_rate"),
+        (
+            {"line_items": [{"description": "x", "unit_price": "1", "tax_rate": 101}]},
+            "line_items.0.tax_rate",
+        ),
         ({"line_items": [{"description": "x", "unit_price": "NaN"}]}, "line_items.0.unit_price"),
         ({"customer": {"email": "not-an-email"}}, "customer.email"),
         ({"unknown_field": 1}, "unknown_field"),
@@ -176,7 +231,9 @@ def test_bad_inputs_name_the_field_and_are_never_500(api: httpx.Client) -> None:
         error = response.json()["error"]
         assert error["param"] == param, (overrides, error)
         assert error["message"]
-    not_json = api.post("/v1/invoices", content=b"{not json", headers={"Content-Type": "application/json"})
+    not_json = api.post(
+        "/v1/invoices", content=b"{not json", headers={"Content-Type": "application/json"}
+    )
     assert not_json.status_code == 422
 
 
@@ -194,7 +251,9 @@ def test_generated_numbers_skip_numbers_taken_by_hand(api: httpx.Client) -> None
     assert create(api)["number"] == f"INV-{year}-0003"
 
 
-def test_another_organizations_invoice_answers_as_missing(server: LiveServer, api: httpx.Client, settings) -> None:
+def test_another_organizations_invoice_answers_as_missing(
+    server: LiveServer, api: httpx.Client, settings
+) -> None:
     invoice = create(api)
     other = create_org(settings, name="Other")
     with server.client(other.secret_key) as intruder:
@@ -207,25 +266,42 @@ def test_another_organizations_invoice_answers_as_missing(server: LiveServer, ap
             response = intruder.request(method, path, json={} if method == "PATCH" else None)
             assert response.status_code == 404, (method, path, response.text)
         missing = intruder.get("/v1/invoices/inv_000000000000000000000000")
-        assert missing.json()["error"] == intruder.get(f"/v1/invoices/{invoice['id']}").json()["error"] | {
-            "message": missing.json()["error"]["message"]
-        }
+        assert missing.json()["error"] == intruder.get(f"/v1/invoices/{invoice['id']}").json()[
+            "error"
+        ] | {"message": missing.json()["error"]["message"]}
         assert intruder.get("/v1/invoices").json()["data"] == []
 
 
 def test_authentication(server: LiveServer, org: OrgKeys) -> None:
     with server.client() as anonymous:
         assert anonymous.get("/v1/invoices").status_code == 401
-        assert anonymous.get("/v1/invoices", headers={"Authorization": "Bearer sk_wrong"}).status_code == 401
-        assert anonymous.get("/v1/invoices", headers={"X-API-Key": org.secret_key}).status_code == 200
-        assert anonymous.get("/v1/invoices", headers={"Authorization": f"Bearer {org.public_key}"}).status_code == 401
+        assert (
+            anonymous.get("/v1/invoices", headers={"Authorization": "Bearer sk_wrong"}).status_code
+            == 401
+        )
+        assert (
+            anonymous.get("/v1/invoices", headers={"X-API-Key": org.secret_key}).status_code == 200
+        )
+        assert (
+            anonymous.get(
+                "/v1/invoices", headers={"Authorization": f"Bearer {org.public_key}"}
+            ).status_code
+            == 401
+        )
         error = anonymous.get("/v1/invoices").json()["error"]
         assert error["type"] == "authentication_error"
 
 
 def test_list_filters(api: httpx.Client) -> None:
-    a = create(api, customer={"email": "alice@shop.example"}, external_order_id="order-a", description="Red widget")
-    b = create(api, customer={"email": "bob@shop.example"}, external_order_id="order-b", status="open")
+    a = create(
+        api,
+        customer={"email": "alice@shop.example"},
+        external_order_id="order-a",
+        description="Red widget",
+    )
+    b = create(
+        api, customer={"email": "bob@shop.example"}, external_order_id="order-b", status="open"
+    )
     c = create(api, customer={"email": "carol@else.example"}, status="open")
     api.post(f"/v1/invoices/{c['id']}/cancel").raise_for_status()
 

@@ -41,9 +41,13 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+            def do_POST(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
-                received = Received(self.path, {k.lower(): v for k, v in self.headers.items()}, self.rfile.read(length).decode())
+                received = Received(
+                    self.path,
+                    {k.lower(): v for k, v in self.headers.items()},
+                    self.rfile.read(length).decode(),
+                )
                 with receiver.lock:
                     receiver.requests.append(received)
                 reply = receiver.reply(received) if callable(receiver.reply) else receiver.reply

@@ -3,11 +3,17 @@ Nothing here is state another process needs; shared state lives in the database 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from invoicehub.config import Settings
 from invoicehub.kit.db import Database, create_db_engine
 from invoicehub.kit.ratelimit import KeyRateLimiter
+
+if TYPE_CHECKING:
+    from invoicehub.models import Invoice
+    from invoicehub.payments.stripe_gateway import StripeGateway
 
 
 @dataclass(slots=True)
@@ -15,6 +21,21 @@ class Runtime:
     settings: Settings
     database: Database
     limiter: KeyRateLimiter
+
+    def checkout_factory(self) -> Callable[[Invoice, str], tuple[str, str]] | None:
+        """The configured provider's checkout maker for new payment links (Stripe), if any."""
+        if not self.settings.stripe_secret_key:
+            return None
+        from invoicehub.payments.stripe_gateway import StripeGateway
+
+        return StripeGateway(self.settings).create_checkout
+
+    def stripe_gateway(self) -> StripeGateway | None:
+        if not self.settings.stripe_secret_key:
+            return None
+        from invoicehub.payments.stripe_gateway import StripeGateway
+
+        return StripeGateway(self.settings)
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:

@@ -22,6 +22,7 @@ from invoicehub.invoices.schemas import (
     RefundCreate,
     payment_to_schema,
 )
+from invoicehub.payments import service as payments
 
 router = APIRouter(prefix="/v1/invoices", tags=["invoices"])
 
@@ -219,10 +220,17 @@ def refund_invoice(
     invoice_id: str,
     auth: Auth,
     session: DbSession,
+    runtime: RuntimeDep,
     body: Annotated[RefundCreate | None, Body()] = None,
 ) -> JSONResponse:
     body = body or RefundCreate()
-    view = service.refund_invoice(
-        session, auth.organization_id, invoice_id, amount=body.amount, reason=body.reason
+    # Through the provider that took the payment (Stripe), or recorded as is.
+    view = payments.refund(
+        session,
+        auth.organization_id,
+        invoice_id,
+        amount=body.amount,
+        reason=body.reason,
+        gateway=runtime.stripe_gateway(),
     )
     return JSONResponse(service.present(view))

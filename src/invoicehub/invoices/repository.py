@@ -119,10 +119,12 @@ def replace_lines(session: Session, invoice_id: int, lines: Sequence[InvoiceLine
 
 
 def get(session: Session, organization_id: int, public_id: str) -> Invoice | None:
+    # Always read the row as it is now: after a conditional UPDATE lost a race, the reason
+    # must come from the committed row, not the session's earlier copy of it.
     return session.scalar(
-        select(Invoice).where(
-            Invoice.organization_id == organization_id, Invoice.public_id == public_id
-        )
+        select(Invoice)
+        .where(Invoice.organization_id == organization_id, Invoice.public_id == public_id)
+        .execution_options(populate_existing=True)
     )
 
 
@@ -346,3 +348,69 @@ def payments_of(session: Session, organization_id: int, invoice_id: int) -> list
             .order_by(Payment.id)
         ).all()
     )
+
+
+def mark_overdue(
+    session: Session, *, today: dt.date, now: dt.datetime, from_statuses: Sequence[str], limit: int
+) -> list[Invoice]:
+    due_ids = (
+        select(Invoice.id)
+        .where(
+            Invoice.status.in_(list(from_statuses)),
+            Invoice.due_date < today,
+            Invoice.overdue_at.is_(None),
+        )
+        .order_by(Invoice.id)
+        .limit(limit)
+        .scalar_subquery()
+    )
+    stmt = (
+        update(Invoice)
+        .where(
+            Invoice.id.in_(due_ids),
+            Invoice.status.in_(list(from_statuses)),
+            Invoice.overdue_at.is_(None),
+        )
+        .values(overdue_at=now, updated_at=now, version=Invoice.version + 1)
+        .returning(Invoice)
+        .execution_options(populate_existing=True, synchronize_session=False)
+    )
+    return list(session.scalars(stmt).all())
+
+
+def stale_attempts(session: Session, *, before: dt.datetime, limit: int) -> list[Payment]:
+    return list(
+        session.scalars(
+            select(Payment)
+            .where(Payment.status == "processing", Payment.created_at < before)
+            .order_by(Payment.id)
+            .limit(limit)
+        ).all()
+    )
+
+
+def set_payment_link(
+    session: Session,
+    organization_id: int,
+    public_id: str,
+    *,
+    values: dict[str, Any],
+    now: dt.datetime,
+    from_statuses: Sequence[str],
+) -> Invoice | None:
+    """Attaches a link only when none is usable: there is none, or it has expired."""
+    return transition(
+        session,
+        organization_id,
+        public_id,
+        from_statuses=from_statuses,
+        extra_where=[
+            or_(Invoice.payment_link_token.is_(None), Invoice.payment_link_expires_at <= now)
+        ],
+        values=values,
+        now=now,
+    )
+
+
+def get_by_link_token(session: Session, token: str) -> Invoice | None:
+    return session.scalar(select(Invoice).where(Invoice.payment_link_token == token))

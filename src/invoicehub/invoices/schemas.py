@@ -35,6 +35,13 @@ class CustomerIn(RequestModel):
     telegram_user_id: Annotated[int, Field(gt=0, lt=10**15)] | None = Field(
         default=None, description="Telegram user id of the customer.", examples=[123456789]
     )
+    locale: Annotated[str, StringConstraints(pattern=r"^[a-zA-Z]{2}([-_][a-zA-Z]{2})?$")] | None = (
+        Field(
+            default=None,
+            description="Customer's language for the pay page (en, ru …).",
+            examples=["ru"],
+        )
+    )
 
 
 class LineItemIn(RequestModel):
@@ -181,6 +188,7 @@ class Customer(ResponseModel):
     email: str | None = Field(description="Customer's email.", examples=["client@example.com"])
     phone: str | None = Field(description="E.164 phone.", examples=["+77001234567"])
     telegram_user_id: int | None = Field(description="Telegram user id.", examples=[123456789])
+    locale: str | None = Field(default=None, description="Customer's language.", examples=["ru"])
 
 
 class LineItem(ResponseModel):
@@ -227,6 +235,19 @@ class Invoice(ResponseModel):
     metadata: dict[str, Any]
     webhook_id: str | None = Field(
         description="The webhook endpoint this invoice's events go to alone."
+    )
+    payment_url: str | None = Field(
+        default=None,
+        description="The hosted pay page, once a payment link exists.",
+        examples=["https://pay.example/pay/Xb3…"],
+    )
+    qr_token: str | None = Field(
+        default=None,
+        description="The payment link's token: encode payment_url (or this) in a QR code.",
+    )
+    payment_link_expires_at: dt.datetime | None = None
+    paid_late: bool = Field(
+        default=False, description="Money arrived after it was cancelled or expired."
     )
     last_payment_error: str | None = Field(description="Why the last payment attempt was declined.")
     created_at: dt.datetime
@@ -285,6 +306,12 @@ def line_to_schema(line: Any, cur: Any) -> LineItem:
     )
 
 
+def is_overdue(invoice: Any, today: dt.date) -> bool:
+    """Open (or mid-payment) and past due, or marked overdue by a provider."""
+    unpaid = invoice.status in (InvoiceStatus.OPEN, InvoiceStatus.PROCESSING)
+    return unpaid and (invoice.due_date < today or invoice.overdue_at is not None)
+
+
 def invoice_to_schema(invoice: Any, lines: list[Any] | None, *, today: dt.date) -> Invoice:
     """The native JSON of one invoice (``lines`` None leaves line_items out)."""
     from invoicehub.kit.money import currency, format_amount
@@ -298,7 +325,7 @@ def invoice_to_schema(invoice: Any, lines: list[Any] | None, *, today: dt.date) 
         id=invoice.public_id,
         number=invoice.number,
         status=InvoiceStatus(invoice.status),
-        overdue=invoice.status == InvoiceStatus.OPEN and invoice.due_date < today,
+        overdue=is_overdue(invoice, today),
         currency=invoice.currency,
         customer=Customer(
             name=invoice.customer_name,
@@ -307,6 +334,7 @@ def invoice_to_schema(invoice: Any, lines: list[Any] | None, *, today: dt.date) 
             telegram_user_id=int(invoice.customer_telegram_user_id)
             if invoice.customer_telegram_user_id
             else None,
+            locale=invoice.customer_locale,
         ),
         line_items=None if lines is None else [line_to_schema(line, cur) for line in lines],
         subtotal=money(invoice.subtotal_minor),
@@ -327,6 +355,10 @@ def invoice_to_schema(invoice: Any, lines: list[Any] | None, *, today: dt.date) 
         external_order_id=invoice.external_order_id,
         metadata=dict(invoice.metadata_ or {}),
         webhook_id=invoice.webhook_endpoint_id,
+        payment_url=invoice.payment_url,
+        qr_token=invoice.payment_link_token,
+        payment_link_expires_at=invoice.payment_link_expires_at,
+        paid_late=invoice.paid_late_at is not None,
         last_payment_error=invoice.last_payment_error,
         created_at=invoice.created_at,
         updated_at=invoice.updated_at,

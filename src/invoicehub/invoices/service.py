@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import case
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -148,6 +149,7 @@ def _customer_values(customer: CustomerIn | None, phone_region: str) -> dict[str
             "customer_email": None,
             "customer_phone": None,
             "customer_telegram_user_id": None,
+            "customer_locale": None,
         }
     phone = None
     if customer.phone:
@@ -161,6 +163,9 @@ def _customer_values(customer: CustomerIn | None, phone_region: str) -> dict[str
         "customer_phone": phone,
         "customer_telegram_user_id": str(customer.telegram_user_id)
         if customer.telegram_user_id
+        else None,
+        "customer_locale": customer.locale.replace("_", "-").lower()[:2]
+        if customer.locale
         else None,
     }
 
@@ -541,6 +546,7 @@ def duplicate_invoice(
             telegram_user_id=int(src.customer_telegram_user_id)
             if src.customer_telegram_user_id
             else None,
+            locale=src.customer_locale,
         ),
         line_items=[
             LineItemIn(
@@ -666,7 +672,13 @@ def mark_viewed(session: Session, organization_id: int, public_id: str) -> Invoi
     return view
 
 
-def _payment_amount(current: Invoice, amount: Decimal | None) -> int:
+def _payment_amount(current: Invoice, amount: Decimal | None, accepted: Sequence[str]) -> int:
+    """The amount to pay (what is due when omitted); a state conflict is reported first."""
+    if current.status not in accepted:
+        raise Conflict(
+            f"invoice {current.public_id} is {current.status}; payments are accepted only while {' or '.join(accepted)}",
+            code="invoice_not_payable",
+        )
     cur = currency(current.currency)
     due = current.total_minor - current.amount_paid_minor
     if amount is None:
@@ -715,7 +727,7 @@ def record_payment(
     """A payment received outside invoicehub (cash, bank transfer): full or partial."""
     organization = _organization(session, organization_id)
     current = _require(session, organization_id, public_id)
-    minor = _payment_amount(current, amount)
+    minor = _payment_amount(current, amount, states.PAYABLE)
     now = clock.utcnow()
     invoice = repository.apply_payment(
         session,
@@ -762,6 +774,7 @@ def refund_invoice(
     amount: Decimal | None = None,
     reason: str | None = None,
     provider: str = "manual",
+    reference: str | None = None,
 ) -> InvoiceView:
     current = _require(session, organization_id, public_id)
     cur = currency(current.currency)
@@ -806,7 +819,7 @@ def refund_invoice(
             amount_minor=minor,
             currency=invoice.currency,
             provider=provider,
-            provider_reference=None,
+            provider_reference=reference,
             failure_reason=reason,
             created_at=now,
         ),
@@ -834,7 +847,7 @@ def start_payment_attempt(
     """open -> processing: a provider has started taking the money."""
     organization = _organization(session, organization_id)
     current = _require(session, organization_id, public_id)
-    minor = _payment_amount(current, amount)
+    minor = _payment_amount(current, amount, states.ATTEMPTABLE)
     due = current.total_minor - current.amount_paid_minor
     if minor > due or (minor < due and not organization.allow_partial_payments) or minor <= 0:
         raise _explain_payment_refusal(
@@ -958,6 +971,186 @@ def _invoice_public_id(session: Session, payment: Payment) -> str:
     found = session.get(Invoice, payment.invoice_id)
     assert found is not None
     return found.public_id
+
+
+def record_late_payment(
+    session: Session,
+    organization_id: int,
+    public_id: str,
+    *,
+    amount_minor: int,
+    provider: str,
+    reference: str | None = None,
+) -> tuple[InvoiceView, Payment]:
+    """Money for a cancelled or expired invoice: never lost. It is recorded and the invoice
+    flagged paid late; the organization's policy then accepts it (the invoice becomes paid
+    when covered) or refunds it at once (the caller returns the money through the provider).
+    """
+    organization = _organization(session, organization_id)
+    now = clock.utcnow()
+    new_paid = Invoice.amount_paid_minor + amount_minor
+    covers = new_paid == Invoice.total_minor
+    values: dict[str, Any] = {"amount_paid_minor": new_paid, "paid_late_at": now}
+    if organization.late_payment_policy == "refund":
+        values.update(
+            amount_refunded_minor=Invoice.amount_refunded_minor + amount_minor, refunded_at=now
+        )
+    else:
+        values.update(
+            status=case((covers, InvoiceStatus.PAID.value), else_=Invoice.status),
+            paid_at=case((covers, now), else_=Invoice.paid_at),
+        )
+    invoice = repository.transition(
+        session,
+        organization_id,
+        public_id,
+        from_statuses=states.LATE_PAYABLE,
+        extra_where=[new_paid <= Invoice.total_minor],
+        values=values,
+        now=now,
+    )
+    if invoice is None:
+        raise _explain_payment_refusal(
+            session, organization_id, public_id, amount_minor, states.LATE_PAYABLE
+        )
+    payment = repository.add_payment(
+        session,
+        Payment(
+            public_id=new_public_id("pay"),
+            organization_id=organization_id,
+            invoice_id=invoice.id,
+            kind="payment",
+            status="succeeded",
+            amount_minor=amount_minor,
+            currency=invoice.currency,
+            provider=provider,
+            provider_reference=reference,
+            created_at=now,
+        ),
+    )
+    view = _moved(session, invoice)
+    _event(
+        session,
+        view,
+        "invoice.paid_late",
+        extra={"payment": _payment_data(payment), "policy": organization.late_payment_policy},
+    )
+    if organization.late_payment_policy == "refund":
+        refund = repository.add_payment(
+            session,
+            Payment(
+                public_id=new_public_id("re"),
+                organization_id=organization_id,
+                invoice_id=invoice.id,
+                kind="refund",
+                status="succeeded",
+                amount_minor=amount_minor,
+                currency=invoice.currency,
+                provider=provider,
+                failure_reason="paid after the invoice was closed; refunded by policy",
+                created_at=now,
+            ),
+        )
+        _event(session, view, "invoice.refunded", extra={"refund": _payment_data(refund)})
+    elif invoice.status == InvoiceStatus.PAID:
+        _event(session, view, "invoice.paid", extra={"payment": _payment_data(payment)})
+    return view, payment
+
+
+def flag_payment_for_review(
+    session: Session,
+    organization_id: int,
+    public_id: str,
+    *,
+    amount_minor: int,
+    currency_code: str,
+    provider: str,
+    reference: str | None,
+    reason: str,
+) -> Payment:
+    """Money that does not fit the invoice (wrong amount or currency, paid twice) is recorded
+    as "review" and announced; it never changes what the invoice owes by itself."""
+    invoice = _require(session, organization_id, public_id)
+    payment = repository.add_payment(
+        session,
+        Payment(
+            public_id=new_public_id("pay"),
+            organization_id=organization_id,
+            invoice_id=invoice.id,
+            kind="payment",
+            status="review",
+            amount_minor=amount_minor,
+            currency=currency_code,
+            provider=provider,
+            provider_reference=reference,
+            failure_reason=reason[:200],
+            created_at=clock.utcnow(),
+        ),
+    )
+    _event(
+        session,
+        _moved(session, invoice),
+        "invoice.payment_flagged",
+        extra={"payment": _payment_data(payment), "reason": reason},
+    )
+    return payment
+
+
+def mark_overdue_invoices(session: Session, *, limit: int = 500) -> list[InvoiceView]:
+    """Open invoices past their due date get overdue_at and one invoice.overdue event."""
+    now = clock.utcnow()
+    marked = repository.mark_overdue(
+        session, today=now.date(), now=now, from_statuses=states.OVERDUE_CANDIDATES, limit=limit
+    )
+    lines = repository.lines_of(session, [i.id for i in marked])
+    views = [InvoiceView(i, lines[i.id]) for i in marked]
+    for view in views:
+        _event(session, view, "invoice.overdue")
+    return views
+
+
+def mark_overdue(
+    session: Session, organization_id: int, public_id: str, *, reason: str
+) -> InvoiceView | None:
+    """A provider says payment failed (004's invoice.payment_failed): mark it overdue now."""
+    now = clock.utcnow()
+    invoice = repository.transition(
+        session,
+        organization_id,
+        public_id,
+        from_statuses=(*states.OVERDUE_CANDIDATES, InvoiceStatus.PROCESSING),
+        extra_where=[Invoice.overdue_at.is_(None)],
+        values={"overdue_at": now, "last_payment_error": reason[:200]},
+        now=now,
+    )
+    if invoice is None:
+        return None
+    view = _moved(session, invoice)
+    _event(session, view, "invoice.overdue", extra={"reason": reason})
+    return view
+
+
+def decline_stale_attempts(
+    session: Session, *, older_than: dt.timedelta, limit: int = 200
+) -> list[InvoiceView]:
+    """A payment attempt left in processing (a customer who never finished 3-D Secure) is
+    declined after ``older_than``, so the invoice is payable again."""
+    views = []
+    for payment in repository.stale_attempts(
+        session, before=clock.utcnow() - older_than, limit=limit
+    ):
+        try:
+            views.append(
+                decline_payment_attempt(
+                    session,
+                    payment.organization_id,
+                    payment.public_id,
+                    reason="payment was not completed in time",
+                )
+            )
+        except Conflict:
+            continue  # finished meanwhile
+    return views
 
 
 def expire_due_invoices(session: Session, *, limit: int = 500) -> list[InvoiceView]:

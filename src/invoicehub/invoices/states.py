@@ -37,6 +37,9 @@ ATTEMPT_IN_FLIGHT = (S.PROCESSING,)
 REFUNDABLE = (S.PAID, S.PARTIALLY_REFUNDED)
 EXPIRABLE = (S.OPEN,)  # and only while nothing has been paid
 VIEWABLE = (S.OPEN, S.PROCESSING, S.PAID, S.PARTIALLY_REFUNDED, S.REFUNDED)
+LATE_PAYABLE = (S.CANCELLED, S.EXPIRED)  # money that arrives anyway is kept on record
+LINKABLE = (S.DRAFT, S.OPEN)  # a payment link may be made (a draft is finalized by it)
+OVERDUE_CANDIDATES = (S.OPEN,)
 EDITABLE_MONEY = (S.DRAFT,)
 EDITABLE_DETAILS = (S.DRAFT, S.OPEN)
 

@@ -9,6 +9,7 @@ from invoicehub.models.invoice_line_item import InvoiceLineItem
 from invoicehub.models.invoice_number_sequence import InvoiceNumberSequence
 from invoicehub.models.organization import Organization
 from invoicehub.models.payment import Payment
+from invoicehub.models.provider_event import ProviderEvent
 from invoicehub.models.webhook_attempt import WebhookAttempt
 from invoicehub.models.webhook_delivery import WebhookDelivery
 from invoicehub.models.webhook_endpoint import WebhookEndpoint
@@ -23,6 +24,7 @@ __all__ = [
     "InvoiceNumberSequence",
     "Organization",
     "Payment",
+    "ProviderEvent",
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookEndpoint",

@@ -78,6 +78,23 @@ class Invoice(Base):
         ForeignKey("webhook_endpoints.public_id", ondelete="SET NULL"), nullable=True
     )
 
+    # The one payment link (issue: one per invoice); the full URL is kept as it was made, so
+    # events and exports show the link customers actually got.
+    payment_link_token: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    payment_url: Mapped[str | None] = mapped_column(String(2048))
+    payment_link_created_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    payment_link_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    payment_provider: Mapped[str | None] = mapped_column(String(20))
+    # A provider's own checkout for this link (a Stripe Checkout Session): id and URL.
+    provider_checkout_id: Mapped[str | None] = mapped_column(String(255))
+    provider_checkout_url: Mapped[str | None] = mapped_column(String(2048))
+    customer_locale: Mapped[str | None] = mapped_column(String(10))
+    # Set when it became overdue (the due date passed, or a provider said a payment failed
+    # past due); the invoice.overdue event is written once, with it.
+    overdue_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Money arrived after the invoice was cancelled or expired.
+    paid_late_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
     # The last declined payment attempt, so a reader sees why an invoice is open again.
     last_payment_error: Mapped[str | None] = mapped_column(String(200))
     version: Mapped[int] = mapped_column(Integer, default=1)

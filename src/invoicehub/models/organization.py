@@ -22,5 +22,10 @@ class Organization(Base):
     default_due_days: Mapped[int] = mapped_column(Integer)
     allow_partial_payments: Mapped[bool] = mapped_column(Boolean, default=True)
     payment_provider: Mapped[str] = mapped_column(String(20), default="sandbox")
+    # What to do with money that arrives for a cancelled or expired invoice: "accept" it
+    # (the invoice becomes paid, flagged paid late) or "refund" it at once.
+    late_payment_policy: Mapped[str] = mapped_column(
+        String(10), default="accept", server_default="accept"
+    )
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

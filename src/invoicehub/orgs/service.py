@@ -45,6 +45,7 @@ def create_organization(
             default_due_days=settings.default_due_days,
             allow_partial_payments=True,
             payment_provider="sandbox",
+            late_payment_policy="accept",
             created_at=now,
             updated_at=now,
         ),

@@ -23,6 +23,7 @@ EVENT_TYPES = (
     "invoice.refunded",
     "invoice.partially_refunded",
     "invoice.paid_late",
+    "invoice.payment_flagged",
     "webhook_endpoint.disabled",
     "webhook.test",
 )
