@@ -45,15 +45,25 @@ def fresh_postgres_database() -> Iterator[str]:
     admin = make_url(POSTGRES_ADMIN_URL)
     name = f"invoicehub_test_{secrets.token_hex(6)}"
     try:
-        conn = psycopg.connect(admin.set(drivername="postgresql").render_as_string(hide_password=False), autocommit=True, connect_timeout=5)
+        conn = psycopg.connect(
+            admin.set(drivername="postgresql").render_as_string(hide_password=False),
+            autocommit=True,
+            connect_timeout=5,
+        )
     except psycopg.OperationalError as exc:
-        pytest.fail(f"INVOICEHUB_TEST_DB=postgres but PostgreSQL at {POSTGRES_ADMIN_URL} is unreachable: {exc}", pytrace=False)
+        pytest.fail(
+            f"INVOICEHUB_TEST_DB=postgres but PostgreSQL at {POSTGRES_ADMIN_URL} is unreachable: {exc}",
+            pytrace=False,
+        )
     with conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     try:
         yield admin.set(database=name).render_as_string(hide_password=False)
     finally:
-        with psycopg.connect(admin.set(drivername="postgresql").render_as_string(hide_password=False), autocommit=True) as conn:
+        with psycopg.connect(
+            admin.set(drivername="postgresql").render_as_string(hide_password=False),
+            autocommit=True,
+        ) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
@@ -69,7 +79,9 @@ def fresh_database(directory: str) -> Iterator[str]:
         upgrade_to_head(url)
         yield url
     else:
-        pytest.fail(f"INVOICEHUB_TEST_DB must be sqlite or postgres, not {TEST_DB!r}", pytrace=False)
+        pytest.fail(
+            f"INVOICEHUB_TEST_DB must be sqlite or postgres, not {TEST_DB!r}", pytrace=False
+        )
 
 
 @pytest.fixture(scope="session")
@@ -101,7 +113,9 @@ class LiveServer:
         self.settings = settings
         self.runtime = Runtime.build(settings)
         self.app = create_app(settings, runtime=self.runtime)
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+        config = uvicorn.Config(
+            self.app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -144,14 +158,20 @@ class OrgKeys:
     secret_key: str
 
 
-def create_org(settings: Settings, *, name: str = "Test Org", verified: bool = True, **options: object) -> OrgKeys:
+def create_org(
+    settings: Settings, *, name: str = "Test Org", verified: bool = True, **options: object
+) -> OrgKeys:
     runtime = Runtime.build(settings)
     try:
         with runtime.database.session(write=True) as session:
-            organization = create_organization(session, name=name, settings=settings, verified=verified, **options)  # type: ignore[arg-type]
+            organization = create_organization(
+                session, name=name, settings=settings, verified=verified, **options
+            )  # type: ignore[arg-type]
             issued = create_api_key(session, organization)
             session.commit()
-            return OrgKeys(organization.public_id, organization.id, issued.key.public_key, issued.secret_key)
+            return OrgKeys(
+                organization.public_id, organization.id, issued.key.public_key, issued.secret_key
+            )
     finally:
         runtime.database.dispose()
 
@@ -187,8 +207,20 @@ def invoice_body(**overrides: object) -> dict[str, object]:
         "currency": "USD",
         "customer": {"name": "John Smith", "email": "client@example.com"},
         "line_items": [
-            {"description": "Website Development", "quantity": 1, "unit_price": "5000", "type": "service", "tax_rate": 10},
-            {"description": "Hosting Setup", "quantity": 1, "unit_price": "500", "type": "fee", "tax_rate": 0},
+            {
+                "description": "Website Development",
+                "quantity": 1,
+                "unit_price": "5000",
+                "type": "service",
+                "tax_rate": 10,
+            },
+            {
+                "description": "Hosting Setup",
+                "quantity": 1,
+                "unit_price": "500",
+                "type": "fee",
+                "tax_rate": 0,
+            },
         ],
     }
     body.update(overrides)

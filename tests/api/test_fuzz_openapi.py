@@ -21,7 +21,9 @@ def openapi_schema(server: LiveServer) -> schemathesis.BaseSchema:
     return schemathesis.openapi.from_url(f"{server.base_url}/openapi.json")
 
 
-def test_never_a_server_error(openapi_schema: schemathesis.BaseSchema, server: LiveServer, fuzz_org: OrgKeys) -> None:
+def test_never_a_server_error(
+    openapi_schema: schemathesis.BaseSchema, server: LiveServer, fuzz_org: OrgKeys
+) -> None:
     # schemathesis' pytest plugin does not load on this pytest; its strategies work the same.
     headers = {"Authorization": f"Bearer {fuzz_org.secret_key}"}
     operations = [result.ok() for result in openapi_schema.get_all_operations()]
@@ -31,7 +33,11 @@ def test_never_a_server_error(openapi_schema: schemathesis.BaseSchema, server: L
 
         @hypothesis.given(case=operation.as_strategy())
         @hypothesis.settings(
-            max_examples=30, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck)
+            max_examples=30,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(HealthCheck),
         )
         def check(case: schemathesis.Case) -> None:
             response = case.call(base_url=server.base_url, headers=headers)

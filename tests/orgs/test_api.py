@@ -10,12 +10,22 @@ from tests.conftest import invoice_body
 def test_read_and_change_settings(api: httpx.Client) -> None:
     org = api.get("/v1/organization").json()
     assert org["object"] == "organization"
-    assert (org["default_currency"], org["invoice_number_pattern"], org["allow_partial_payments"]) == (
-        "USD", "INV-{YYYY}-{seq:04}", True,
+    assert (
+        org["default_currency"],
+        org["invoice_number_pattern"],
+        org["allow_partial_payments"],
+    ) == (
+        "USD",
+        "INV-{YYYY}-{seq:04}",
+        True,
     )
     changed = api.patch(
         "/v1/organization",
-        json={"default_currency": "kzt", "invoice_number_pattern": "KZ/{YY}{MM}/{seq:03}", "default_due_days": 7},
+        json={
+            "default_currency": "kzt",
+            "invoice_number_pattern": "KZ/{YY}{MM}/{seq:03}",
+            "default_due_days": 7,
+        },
     )
     assert changed.status_code == 200, changed.text
     assert changed.json()["default_currency"] == "KZT"
@@ -24,7 +34,9 @@ def test_read_and_change_settings(api: httpx.Client) -> None:
     today = dt.datetime.now(dt.UTC).date()
     assert invoice["currency"] == "KZT"
     assert invoice["number"] == f"KZ/{today:%y%m}/001"
-    assert dt.date.fromisoformat(invoice["due_date"]) - dt.date.fromisoformat(invoice["issue_date"]) == dt.timedelta(days=7)
+    assert dt.date.fromisoformat(invoice["due_date"]) - dt.date.fromisoformat(
+        invoice["issue_date"]
+    ) == dt.timedelta(days=7)
 
 
 def test_bad_settings_name_the_field(api: httpx.Client) -> None:

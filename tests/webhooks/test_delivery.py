@@ -15,14 +15,21 @@ from tests.webhooks.receiver import Receiver, Reply
 
 
 def test_secret_is_shown_once_and_endpoints_are_managed(api: httpx.Client) -> None:
-    created = register(api, "https://shop.example/hooks", enabled_events=["invoice.paid"], description="orders")
+    created = register(
+        api, "https://shop.example/hooks", enabled_events=["invoice.paid"], description="orders"
+    )
     assert created["secret"].startswith("whsec_")
     fetched = api.get(f"/v1/webhook-endpoints/{created['id']}").json()
     assert fetched["secret"] is None
     assert api.get("/v1/webhook-endpoints").json()["data"][0]["id"] == created["id"]
-    updated = api.patch(f"/v1/webhook-endpoints/{created['id']}", json={"enabled_events": ["*"], "enabled": False}).json()
+    updated = api.patch(
+        f"/v1/webhook-endpoints/{created['id']}", json={"enabled_events": ["*"], "enabled": False}
+    ).json()
     assert (updated["enabled_events"], updated["enabled"]) == (["*"], False)
-    bad = api.post("/v1/webhook-endpoints", json={"url": "https://shop.example/x", "enabled_events": ["invoice.nope"]})
+    bad = api.post(
+        "/v1/webhook-endpoints",
+        json={"url": "https://shop.example/x", "enabled_events": ["invoice.nope"]},
+    )
     assert (bad.status_code, bad.json()["error"]["param"]) == (422, "enabled_events")
     for url in ("ftp://shop.example/x", "https://user:pw@shop.example/x", "not a url"):
         refused = api.post("/v1/webhook-endpoints", json={"url": url})
@@ -68,7 +75,9 @@ def test_a_tampered_body_does_not_verify(api: httpx.Client, settings) -> None:
         run_sender_once(settings)
         request = receiver.wait_for(1)[0]
     with pytest.raises(WebhookVerificationError):
-        Webhook(endpoint["secret"]).verify(request.body.replace("invoice", "invoicx"), request.headers)
+        Webhook(endpoint["secret"]).verify(
+            request.body.replace("invoice", "invoicx"), request.headers
+        )
 
 
 def test_during_rotation_old_and_new_secrets_both_verify(api: httpx.Client, settings) -> None:
@@ -85,7 +94,9 @@ def test_during_rotation_old_and_new_secrets_both_verify(api: httpx.Client, sett
     Webhook(rotated["secret"]).verify(request.body, request.headers)
 
 
-def test_an_invoice_naming_an_endpoint_notifies_that_endpoint_alone(api: httpx.Client, server: LiveServer, settings) -> None:
+def test_an_invoice_naming_an_endpoint_notifies_that_endpoint_alone(
+    api: httpx.Client, server: LiveServer, settings
+) -> None:
     with Receiver() as named, Receiver() as other:
         target = register(api, named.url)
         register(api, other.url)
@@ -93,13 +104,18 @@ def test_an_invoice_naming_an_endpoint_notifies_that_endpoint_alone(api: httpx.C
         assert invoice["webhook_id"] == target["id"]
         run_sender_once(settings)
         assert len(named.wait_for(2)) == 2  # created, finalized
-        assert all(json.loads(r.body)["data"]["object"]["id"] == invoice["id"] for r in named.requests)
+        assert all(
+            json.loads(r.body)["data"]["object"]["id"] == invoice["id"] for r in named.requests
+        )
         assert other.requests == []
     stranger = create_org(settings, name="Stranger")
     with server.client(stranger.secret_key) as stranger_api:
         foreign = stranger_api.post(
             "/v1/invoices",
-            json={"line_items": [{"description": "x", "unit_price": "1"}], "webhook_id": target["id"]},
+            json={
+                "line_items": [{"description": "x", "unit_price": "1"}],
+                "webhook_id": target["id"],
+            },
         )
     assert foreign.status_code == 422
     assert foreign.json()["error"]["param"] == "webhook_id"
@@ -120,14 +136,20 @@ def test_410_disables_the_endpoint_and_says_so(api: httpx.Client, settings) -> N
     assert (delivery["status"], delivery["last_status_code"]) == ("failed", 410)
 
 
-def test_a_failure_is_retried_with_the_same_webhook_id(api: httpx.Client, settings, moved_clock) -> None:
+def test_a_failure_is_retried_with_the_same_webhook_id(
+    api: httpx.Client, settings, moved_clock
+) -> None:
     replies = iter([Reply(status=500, body="boom" * 1000), Reply(status=200)])
     with Receiver(lambda _r: next(replies)) as receiver:
         endpoint = register(api, receiver.url, enabled_events=["invoice.created"])
         open_invoice(api)
         run_sender_once(settings)
         first = api.get(f"/v1/webhook-endpoints/{endpoint['id']}/deliveries").json()["data"][0]
-        assert (first["status"], first["attempt_count"], first["last_status_code"]) == ("pending", 1, 500)
+        assert (first["status"], first["attempt_count"], first["last_status_code"]) == (
+            "pending",
+            1,
+            500,
+        )
         assert len(first["attempts"][0]["response_body"]) == 2048
         assert run_sender_once(settings) == 0  # not due yet: the next try is ~5 s later
         moved_clock[0] = 6
@@ -142,7 +164,12 @@ def test_refused_destination_is_never_connected_to(database_url: str) -> None:
     strict = make_settings(database_url, webhook_allow_private=False)
     org = create_org(strict)
     with LiveServer(strict) as live, live.client(org.secret_key) as api, Receiver() as receiver:
-        for url in (receiver.url, f"http://2130706433:{receiver.port}/", f"http://[::ffff:127.0.0.1]:{receiver.port}/", "http://localhost/"):
+        for url in (
+            receiver.url,
+            f"http://2130706433:{receiver.port}/",
+            f"http://[::ffff:127.0.0.1]:{receiver.port}/",
+            "http://localhost/",
+        ):
             refused = api.post("/v1/webhook-endpoints", json={"url": url})
             assert refused.status_code == 422, url
             assert refused.json()["error"]["code"] == "invalid_webhook_url"
@@ -166,7 +193,11 @@ def test_refused_destination_is_never_connected_to(database_url: str) -> None:
 def test_the_checked_address_is_the_one_connected_to(api: httpx.Client, settings) -> None:
     """DNS rebinding: the resolver answers once per attempt; the request goes to that answer."""
     with Receiver() as receiver:
-        register(api, f"http://rebind.shop.test:{receiver.port}/hooks", enabled_events=["invoice.created"])
+        register(
+            api,
+            f"http://rebind.shop.test:{receiver.port}/hooks",
+            enabled_events=["invoice.created"],
+        )
         open_invoice(api)
         answers = iter([["127.0.0.1"], ["10.255.255.1"]])
         run_sender_once(settings, resolver=lambda host, port: next(answers))
@@ -189,7 +220,9 @@ def test_redeliver_and_test_event(api: httpx.Client, settings) -> None:
         received = receiver.wait_for(3)
     types = sorted(json.loads(r.body)["type"] for r in received)
     assert types == ["invoice.created", "invoice.created", "webhook.test"]
-    created_ids = {r.headers["webhook-id"] for r in received if json.loads(r.body)["type"] == "invoice.created"}
+    created_ids = {
+        r.headers["webhook-id"] for r in received if json.loads(r.body)["type"] == "invoice.created"
+    }
     assert created_ids == {original["event_id"]}  # the redelivery kept the webhook-id
     missing = api.post("/v1/webhook-deliveries/whd_000000000000000000000000/redeliver")
     assert missing.status_code == 404
