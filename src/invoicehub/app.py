@@ -6,11 +6,13 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -23,6 +25,7 @@ from invoicehub.events.endpoints import router as events_router
 from invoicehub.invoices.endpoints import router as invoices_router
 from invoicehub.orgs.endpoints import router as organization_router
 from invoicehub.payments.endpoints import router as payments_router
+from invoicehub.web.pay import router as pay_router
 from invoicehub.webhooks.endpoints import router as webhooks_router
 
 log = logging.getLogger(__name__)
@@ -66,6 +69,12 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(organization_router)
     app.include_router(webhooks_router)
     app.include_router(payments_router)
+    app.include_router(pay_router)
+    app.mount(
+        "/static",
+        StaticFiles(directory=str(Path(__file__).parent / "web" / "static")),
+        name="static",
+    )
 
     @app.get("/healthz", tags=["operations"], summary="Liveness and database check")
     def healthz() -> JSONResponse:

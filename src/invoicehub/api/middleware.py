@@ -54,6 +54,13 @@ class SessionHolder:
             self._session = self._database.session(write=self.write)
         return self._session
 
+    def require_write(self) -> None:
+        """For the rare GET that writes (the pay page records the first view): the
+        transaction must start as a write one (BEGIN IMMEDIATE on SQLite), before any read."""
+        if self._session is not None and not self.write:
+            raise RuntimeError("require_write() must come before the session is used")
+        self.write = True
+
     @property
     def opened(self) -> bool:
         return self._session is not None

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from invoicehub.api.deps import Auth, DbSession, RuntimeDep
 from invoicehub.errors import ValidationFailed
@@ -22,7 +22,10 @@ from invoicehub.invoices.schemas import (
     RefundCreate,
     payment_to_schema,
 )
+from invoicehub.orgs.service import get_organization_by_id
 from invoicehub.payments import service as payments
+from invoicehub.web.i18n import Translator, choose_language
+from invoicehub.web.invoice_document import invoice_pdf as render_pdf
 
 router = APIRouter(prefix="/v1/invoices", tags=["invoices"])
 
@@ -234,3 +237,28 @@ def refund_invoice(
         gateway=runtime.stripe_gateway(),
     )
     return JSONResponse(service.present(view))
+
+
+@router.get(
+    "/{invoice_id}/pdf",
+    response_class=Response,
+    responses={
+        200: {"content": {"application/pdf": {}}, "description": "The invoice as PDF"},
+        **ERRORS,
+    },
+    summary="The invoice as a PDF (lang=en|ru; the customer's language by default)",
+)
+def invoice_pdf(
+    invoice_id: str,
+    auth: Auth,
+    session: DbSession,
+    lang: Annotated[str | None, Query(pattern="^(en|ru)$")] = None,
+) -> Response:
+    view = service.get_invoice(session, auth.organization_id, invoice_id)
+    organization = get_organization_by_id(session, auth.organization_id)
+    translator = Translator(choose_language(lang or view.invoice.customer_locale, None))
+    return Response(
+        render_pdf(view, organization.name, translator),
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="{view.invoice.number}.pdf"'},
+    )

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import ColumnElement, case, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from invoicehub.models import Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -92,10 +92,11 @@ def claim_due(
     token: str,
     limit: int,
     per_endpoint: int,
-    skip_endpoint_ids: Sequence[int] = (),
+    in_flight: Mapping[int, int] | None = None,
 ) -> list[int]:
     """Leases up to ``limit`` due deliveries, at most ``per_endpoint`` of any one endpoint,
-    so one endpoint's backlog cannot take every slot. On PostgreSQL, rows another worker
+    counting what this worker is still sending to it (``in_flight``), so one endpoint's
+    backlog or hang cannot take every slot. On PostgreSQL, rows another worker
     is leasing right now are skipped (FOR UPDATE SKIP LOCKED); on SQLite the write
     transaction (BEGIN IMMEDIATE) already makes the claim exclusive."""
     due = (
@@ -106,6 +107,7 @@ def claim_due(
     ranked = (
         select(
             WebhookDelivery.id.label("id"),
+            WebhookDelivery.endpoint_id.label("endpoint_id"),
             WebhookDelivery.next_attempt_at.label("due_at"),
             func.row_number()
             .over(
@@ -117,12 +119,17 @@ def claim_due(
         .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
         .where(*due, WebhookEndpoint.enabled.is_(True))
     )
-    if skip_endpoint_ids:
-        ranked = ranked.where(WebhookDelivery.endpoint_id.not_in(list(skip_endpoint_ids)))
+    busy = {endpoint_id: n for endpoint_id, n in (in_flight or {}).items() if n > 0}
+    full = [endpoint_id for endpoint_id, n in busy.items() if n >= per_endpoint]
+    if full:
+        ranked = ranked.where(WebhookDelivery.endpoint_id.not_in(full))
     ranked_sub = ranked.subquery()
+    room: ColumnElement[int] | int = per_endpoint
+    if busy:
+        room = per_endpoint - case(busy, value=ranked_sub.c.endpoint_id, else_=0)
     candidates = (
         select(ranked_sub.c.id)
-        .where(ranked_sub.c.rank <= per_endpoint)
+        .where(ranked_sub.c.rank <= room)
         .order_by(ranked_sub.c.due_at, ranked_sub.c.id)
         .limit(limit)
     )

@@ -155,12 +155,7 @@ class WebhookSender:
         free = self.capacity - len(self.tasks)
         if free <= 0:
             return 0
-        saturated = [
-            eid
-            for eid, n in self.in_flight.items()
-            if n >= self.settings.webhook_per_endpoint_batch
-        ]
-        outgoing = await anyio.to_thread.run_sync(self._claim, free, saturated)
+        outgoing = await anyio.to_thread.run_sync(self._claim, free, dict(self.in_flight))
         for item, endpoint_id in outgoing:
             self.in_flight[endpoint_id] += 1
             task = asyncio.create_task(self._send_and_record(item, endpoint_id))
@@ -173,7 +168,7 @@ class WebhookSender:
         while self.tasks:
             await asyncio.gather(*list(self.tasks), return_exceptions=True)
 
-    def _claim(self, limit: int, saturated: list[int]) -> list[tuple[Outgoing, int]]:
+    def _claim(self, limit: int, in_flight: dict[int, int]) -> list[tuple[Outgoing, int]]:
         now = clock.utcnow()
         token = secrets.token_hex(16)
         with self.runtime.database.session(write=True) as session:
@@ -184,7 +179,7 @@ class WebhookSender:
                 token=token,
                 limit=limit,
                 per_endpoint=self.settings.webhook_per_endpoint_batch,
-                skip_endpoint_ids=saturated,
+                in_flight=in_flight,
             )
             rows = repository.load_for_sending(session, ids) if ids else []
             session.commit()
