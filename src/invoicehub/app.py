@@ -25,6 +25,7 @@ from invoicehub.events.endpoints import router as events_router
 from invoicehub.invoices.endpoints import router as invoices_router
 from invoicehub.orgs.endpoints import router as organization_router
 from invoicehub.payments.endpoints import router as payments_router
+from invoicehub.payments.endpoints import stripe_router
 from invoicehub.web.pay import router as pay_router
 from invoicehub.webhooks.endpoints import router as webhooks_router
 
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(organization_router)
     app.include_router(webhooks_router)
     app.include_router(payments_router)
+    app.include_router(stripe_router)
     app.include_router(pay_router)
     app.mount(
         "/static",

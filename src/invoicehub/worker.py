@@ -20,7 +20,11 @@ from sqlalchemy.orm import Session
 
 from invoicehub.api.runtime import Runtime
 from invoicehub.idempotency.service import purge_expired_keys
-from invoicehub.invoices.service import expire_due_invoices
+from invoicehub.invoices.service import (
+    decline_stale_attempts,
+    expire_due_invoices,
+    mark_overdue_invoices,
+)
 from invoicehub.webhooks.service import purge_old_events
 from invoicehub.webhooks.tasks import WebhookSender
 
@@ -39,6 +43,14 @@ def housekeeping_jobs(runtime: Runtime) -> list[PeriodicJob]:
     settings = runtime.settings
     return [
         PeriodicJob("expire invoices", 15, lambda s: expire_due_invoices(s)),
+        PeriodicJob("mark overdue invoices", 60, lambda s: mark_overdue_invoices(s)),
+        PeriodicJob(
+            "decline abandoned payment attempts",
+            60,
+            lambda s: decline_stale_attempts(
+                s, older_than=dt.timedelta(minutes=settings.payment_attempt_timeout_minutes)
+            ),
+        ),
         PeriodicJob(
             "purge idempotency keys",
             3600,

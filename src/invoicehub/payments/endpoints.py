@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body
+import anyio.to_thread
+from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse
 
 from invoicehub.api.deps import Auth, DbSession, RuntimeDep
+from invoicehub.errors import AppError, ServiceUnavailable
 from invoicehub.invoices.endpoints import ERRORS
 from invoicehub.invoices.schemas import Invoice
 from invoicehub.invoices.service import present
+from invoicehub.kit import clock
 from invoicehub.payments import service
 from invoicehub.payments.schemas import PaymentLink, PaymentLinkCreate, SimulatePayment
+from invoicehub.payments.stripe_gateway import SignatureInvalid, verify_signature
 
 router = APIRouter(prefix="/v1/invoices", tags=["payments"])
 
@@ -65,3 +69,30 @@ def simulate_payment(
         session, auth.organization_id, invoice_id, outcome=body.outcome, amount=body.amount
     )
     return JSONResponse(present(view))
+
+
+stripe_router = APIRouter(tags=["payments"])
+
+
+@stripe_router.post("/webhooks/stripe", summary="Stripe's webhook (verified with Stripe-Signature)")
+async def stripe_webhook(request: Request, runtime: RuntimeDep, session: DbSession) -> JSONResponse:
+    settings = runtime.settings
+    if not settings.stripe_webhook_secret:
+        raise ServiceUnavailable(
+            "Stripe webhooks are not configured here", code="stripe_not_configured"
+        )
+    payload = await request.body()
+    try:
+        event = verify_signature(
+            payload,
+            request.headers.get("stripe-signature"),
+            secret=settings.stripe_webhook_secret,
+            tolerance=settings.stripe_webhook_tolerance_seconds,
+            now=int(clock.utcnow().timestamp()),
+        )
+    except SignatureInvalid as exc:
+        raise AppError(
+            f"Stripe-Signature rejected: {exc}", code="invalid_signature", param="Stripe-Signature"
+        ) from exc
+    outcome = await anyio.to_thread.run_sync(service.handle_stripe_event, session, event)
+    return JSONResponse({"received": True, "outcome": outcome})
