@@ -41,6 +41,11 @@ def test_never_a_server_error(
         )
         def check(case: schemathesis.Case) -> None:
             response = case.call(base_url=server.base_url, headers=headers)
+            if case.formatted_path == "/webhooks/stripe" and response.status_code == 503:
+                # This server has no Stripe webhook secret: a configuration answer, whatever
+                # the input; its own tests cover the configured route.
+                assert response.json()["error"]["code"] == "stripe_not_configured"
+                return
             assert response.status_code < 500, (
                 f"{case.method} {case.formatted_path} -> {response.status_code}: {response.text[:500]}"
             )
