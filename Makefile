@@ -20,8 +20,8 @@ run: install
 	@bash scripts/run.sh
 
 lint: install
-	$(VENV)/bin/ruff format --check src tests bench
-	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check
+	$(VENV)/bin/ruff check
 	$(VENV)/bin/mypy
 
 test-sqlite: install
