@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from invoicehub import __version__
 from invoicehub.api.middleware import RequestTransactionMiddleware
 from invoicehub.api.runtime import Runtime
+from invoicehub.compat import mount_compat_apis
 from invoicehub.config import Settings, get_settings
 from invoicehub.errors import AppError
 from invoicehub.events.endpoints import router as events_router
@@ -90,6 +91,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             )
         return JSONResponse({"status": "ok", "database": runtime.database.engine.dialect.name})
 
+    # Last: the seed APIs, checked against every native route above.
+    mount_compat_apis(app, runtime)
     return app
 
 

@@ -80,6 +80,14 @@ class Settings(BaseSettings):
         default=30, ge=1, description="A payment left in processing this long is declined."
     )
 
+    # Where each seed API is served: its document's own paths follow the prefix. An empty
+    # prefix mounts at the root (one API at most); overlapping mounts refuse to start.
+    compat_apipay_prefix: str = "/compat/apipay"
+    compat_clawprint_prefix: str = "/compat/clawprint"
+    compat_magento_prefix: str = "/compat/magento"
+    compat_wallet_prefix: str = "/compat/wallet"
+    compat_botsbusiness_prefix: str = "/compat/botsbusiness"
+
     log_level: str = "info"
 
 

@@ -128,6 +128,14 @@ def get(session: Session, organization_id: int, public_id: str) -> Invoice | Non
     )
 
 
+def public_id_of(session: Session, organization_id: int, invoice_id: int) -> str | None:
+    return session.scalar(
+        select(Invoice.public_id).where(
+            Invoice.organization_id == organization_id, Invoice.id == invoice_id
+        )
+    )
+
+
 def get_internal_id(session: Session, organization_id: int, public_id: str) -> int | None:
     return session.scalar(
         select(Invoice.id).where(

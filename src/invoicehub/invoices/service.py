@@ -229,6 +229,16 @@ def get_invoice(
     return InvoiceView(invoice, lines)
 
 
+def get_invoice_by_internal_id(
+    session: Session, organization_id: int, invoice_id: int
+) -> InvoiceView:
+    """For the seed APIs that number invoices with integers (ApiPay, the Magento hub)."""
+    public_id = repository.public_id_of(session, organization_id, invoice_id)
+    if public_id is None:
+        raise NotFound(f"no invoice {invoice_id}", param="id", code="invoice_not_found")
+    return get_invoice(session, organization_id, public_id)
+
+
 @dataclass(frozen=True, slots=True)
 class ListQuery:
     limit: int = 10
@@ -247,7 +257,19 @@ class ListQuery:
     due_lte: dt.date | None = None
 
 
-def list_invoices(session: Session, organization_id: int, query: ListQuery) -> InvoiceList:
+@dataclass(slots=True)
+class InvoicePage:
+    """One page of invoices as rows, for the native API and the seed APIs to shape."""
+
+    rows: list[Invoice]
+    lines: dict[int, list[InvoiceLineItem]]
+    has_more: bool
+    total: int | None = None
+    per_page: int | None = None
+    backwards: bool = False
+
+
+def find_invoices(session: Session, organization_id: int, query: ListQuery) -> InvoicePage:
     unknown = [s for s in query.statuses if s not in states.FILTERABLE]
     if unknown:
         raise ValidationFailed(
@@ -273,7 +295,6 @@ def list_invoices(session: Session, organization_id: int, query: ListQuery) -> I
         due_lte=query.due_lte,
         today=clock.today(),
     )
-    today = clock.today()
     if query.page is not None:
         per_page = query.per_page or query.limit
         rows = repository.list_page(
@@ -286,14 +307,8 @@ def list_invoices(session: Session, organization_id: int, query: ListQuery) -> I
         has_more = len(rows) > per_page
         rows = rows[:per_page]
         lines = repository.lines_of(session, [r.id for r in rows]) if query.include_lines else {}
-        return InvoiceList(
-            data=[invoice_to_schema(r, lines.get(r.id), today=today) for r in rows],
-            has_more=has_more,
-            next_starting_after=None,
-            page=query.page,
-            per_page=per_page,
-            total=repository.count(session, organization_id, filters),
-        )
+        total = repository.count(session, organization_id, filters)
+        return InvoicePage(rows, lines, has_more, total=total, per_page=per_page)
     before_id = _cursor(session, organization_id, query.starting_after, "starting_after")
     after_id = _cursor(session, organization_id, query.ending_before, "ending_before")
     rows = repository.list_page(
@@ -304,19 +319,36 @@ def list_invoices(session: Session, organization_id: int, query: ListQuery) -> I
         before_id=before_id,
         after_id=after_id,
     )
+    has_more = len(rows) > query.limit
     if after_id is not None:
-        has_more = len(rows) > query.limit
         rows = rows[-query.limit :] if has_more else rows
     else:
-        has_more = len(rows) > query.limit
         rows = rows[: query.limit]
     lines = repository.lines_of(session, [r.id for r in rows]) if query.include_lines else {}
+    return InvoicePage(rows, lines, has_more, per_page=query.limit, backwards=after_id is not None)
+
+
+def list_invoices(session: Session, organization_id: int, query: ListQuery) -> InvoiceList:
+    page = find_invoices(session, organization_id, query)
+    today = clock.today()
+    data = [
+        invoice_to_schema(r, page.lines.get(r.id) if query.include_lines else None, today=today)
+        for r in page.rows
+    ]
+    if query.page is not None:
+        return InvoiceList(
+            data=data,
+            has_more=page.has_more,
+            next_starting_after=None,
+            page=query.page,
+            per_page=page.per_page,
+            total=page.total,
+        )
+    more = page.has_more or page.backwards
     return InvoiceList(
-        data=[invoice_to_schema(r, lines.get(r.id), today=today) for r in rows],
-        has_more=has_more,
-        next_starting_after=rows[-1].public_id
-        if rows and (has_more or after_id is not None)
-        else None,
+        data=data,
+        has_more=page.has_more,
+        next_starting_after=page.rows[-1].public_id if page.rows and more else None,
     )
 
 

@@ -70,6 +70,7 @@ CATALOG: dict[str, dict[str, str]] = {
         "language": "Language",
         "notes": "Notes",
         "paid_late_message": "This payment arrived after the invoice was closed.",
+        "page": "Page",
     },
     "ru": {
         "invoice": "Счёт",
@@ -125,6 +126,7 @@ CATALOG: dict[str, dict[str, str]] = {
         "language": "Язык",
         "notes": "Примечание",
         "paid_late_message": "Платёж поступил после закрытия счёта.",
+        "page": "Страница",
     },
 }
 

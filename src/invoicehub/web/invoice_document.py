@@ -36,8 +36,8 @@ def invoice_pdf(view: InvoiceView, merchant_name: str, t: Translator) -> bytes:
             merchant_name=merchant_name,
             number=invoice.number,
             status_label=t(f"status_{invoice.status}"),
-            issue_date_label=f"{t('issued')}: {t.date(invoice.issue_date)}",
-            due_date_label=f"{t('due_date')}: {t.date(invoice.due_date)}",
+            issue_date_label=t.date(invoice.issue_date),
+            due_date_label=t.date(invoice.due_date),
             customer_lines=customer,
             lines=[
                 DocumentLine(
@@ -63,7 +63,10 @@ def invoice_pdf(view: InvoiceView, merchant_name: str, t: Translator) -> bytes:
                 "Amount": t("amount"),
                 "Pay online": t("pay"),
                 "Notes": t("notes"),
-                "From": t("from"),
+                "Issue date": t("issued"),
+                "Due date": t("due_date"),
+                "Scan to pay": t("scan_to_pay"),
+                "Page": t("page"),
             },
             title=invoice.title,
         )

@@ -63,6 +63,10 @@ class WebhookEndpointUpdate(RequestModel):
 class WebhookEndpoint(ResponseModel):
     id: str = Field(examples=["we_5f0c2b9e1d7a4c3b8e6f9a01"])
     object: Literal["webhook_endpoint"] = "webhook_endpoint"
+    number: int = Field(
+        description="The endpoint's number, for APIs that name endpoints by number (ApiPay's webhook_id).",
+        examples=[1],
+    )
     url: str
     description: str | None
     enabled_events: list[str]

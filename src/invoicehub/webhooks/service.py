@@ -55,6 +55,7 @@ def _check_url(url: str, allow_private: bool) -> str:
 def present_endpoint(endpoint: WebhookEndpoint, *, with_secret: bool = False) -> EndpointOut:
     return EndpointOut(
         id=endpoint.public_id,
+        number=endpoint.id,
         url=endpoint.url,
         description=endpoint.description,
         enabled_events=list(endpoint.enabled_events),
@@ -105,6 +106,20 @@ def require_endpoint_for_invoice(session: Session, organization_id: int, public_
             code="invalid_webhook_id",
         )
     return public_id
+
+
+def endpoint_public_id_for_number(
+    session: Session, organization_id: int, endpoint_number: int
+) -> str:
+    """ApiPay names endpoints by number ("webhook_id": 1): the endpoint's internal id."""
+    endpoint = repository.get_endpoint_by_internal_id(session, organization_id, endpoint_number)
+    if endpoint is None:
+        raise ValidationFailed(
+            f"webhook_id {endpoint_number} is not one of your webhook endpoints",
+            param="webhook_id",
+            code="invalid_webhook_id",
+        )
+    return endpoint.public_id
 
 
 def list_endpoints(session: Session, organization_id: int) -> list[WebhookEndpoint]:
