@@ -384,8 +384,10 @@ def _pdf_date(moment: dt.datetime) -> str:
 def render_invoice_pdf(doc: InvoiceDocument, *, created_at: dt.datetime | None = None) -> bytes:
     """The invoice as an A4 PDF. ``created_at`` (aware) is the PDF's creation date; now by default.
 
-    Raises ValueError when ``qr_png`` is not a readable image.
+    Raises ValueError when ``qr_png`` is not a readable image or ``created_at`` is naive.
     """
+    if created_at is not None and created_at.utcoffset() is None:
+        raise ValueError("created_at must be timezone-aware")
     creation_date = _pdf_date(created_at or dt.datetime.now(dt.UTC))
     footer_left = f"{doc.label('Invoice')} {doc.number}"
     page_word = doc.label("Page")
