@@ -188,7 +188,12 @@ def _check_expiry(expires_at: dt.datetime | None, now: dt.datetime) -> None:
 
 
 def _assign_number(
-    session: Session, organization: Organization, requested: str | None, on: dt.date
+    session: Session,
+    organization: Organization,
+    requested: str | None,
+    on: dt.date,
+    *,
+    pattern: str | None = None,
 ) -> str:
     if requested is not None:
         if repository.number_exists(session, organization.id, requested):
@@ -198,7 +203,7 @@ def _assign_number(
                 code="invoice_number_taken",
             )
         return requested
-    pattern = organization.invoice_number_pattern
+    pattern = pattern or organization.invoice_number_pattern
     period = period_of(pattern, on)
     for _ in range(_MAX_NUMBER_SKIPS):
         number = format_number(
@@ -372,8 +377,16 @@ def list_payments(session: Session, organization_id: int, public_id: str) -> lis
 
 
 def create_invoice(
-    session: Session, organization_id: int, data: InvoiceCreate, *, phone_region: str = "KZ"
+    session: Session,
+    organization_id: int,
+    data: InvoiceCreate,
+    *,
+    phone_region: str = "KZ",
+    number_pattern: str | None = None,
 ) -> InvoiceView:
+    """Creates a draft (or an open invoice, with ``data.status``). ``number_pattern`` lets a
+    seed API number in its own format (004: INV-YYYY-NNN); the organization's sequence is
+    shared, so numbers never repeat whichever API made them."""
     organization = _organization(session, organization_id)
     now = clock.utcnow()
     cur = _currency(data.currency or organization.default_currency)
@@ -393,7 +406,9 @@ def create_invoice(
     invoice = Invoice(
         public_id=new_public_id("inv"),
         organization_id=organization.id,
-        number=_assign_number(session, organization, data.number, issue_date),
+        number=_assign_number(
+            session, organization, data.number, issue_date, pattern=number_pattern
+        ),
         status=InvoiceStatus.DRAFT.value,
         currency=cur.code,
         **_customer_values(data.customer, phone_region),
