@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, delete, func, or_, select, update
@@ -28,7 +28,10 @@ class InvoiceFilters:
     due_gte: dt.date | None = None
     due_lte: dt.date | None = None
     today: dt.date | None = None
-    extra: tuple[ColumnElement[bool], ...] = field(default=())
+    source: str | None = None
+    order_id: int | None = None
+    invoiced_gte: dt.datetime | None = None
+    invoiced_lt: dt.datetime | None = None
 
 
 def _escape_like(text: str) -> str:
@@ -70,7 +73,14 @@ def _filter_clauses(organization_id: int, filters: InvoiceFilters) -> list[Colum
         clauses.append(Invoice.due_date >= filters.due_gte)
     if filters.due_lte is not None:
         clauses.append(Invoice.due_date <= filters.due_lte)
-    clauses.extend(filters.extra)
+    if filters.source is not None:
+        clauses.append(Invoice.source == filters.source)
+    if filters.order_id is not None:
+        clauses.append(Invoice.order_id == filters.order_id)
+    if filters.invoiced_gte is not None:
+        clauses.append(Invoice.invoiced_at >= filters.invoiced_gte)
+    if filters.invoiced_lt is not None:
+        clauses.append(Invoice.invoiced_at < filters.invoiced_lt)
     return clauses
 
 

@@ -260,6 +260,10 @@ class ListQuery:
     created_lt: dt.datetime | None = None
     due_gte: dt.date | None = None
     due_lte: dt.date | None = None
+    source: str | None = None
+    order_id: int | None = None
+    invoiced_gte: dt.datetime | None = None
+    invoiced_lt: dt.datetime | None = None
 
 
 @dataclass(slots=True)
@@ -299,6 +303,10 @@ def find_invoices(session: Session, organization_id: int, query: ListQuery) -> I
         due_gte=query.due_gte,
         due_lte=query.due_lte,
         today=clock.today(),
+        source=query.source,
+        order_id=query.order_id,
+        invoiced_gte=query.invoiced_gte,
+        invoiced_lt=query.invoiced_lt,
     )
     if query.page is not None:
         per_page = query.per_page or query.limit

@@ -7,9 +7,11 @@ from invoicehub.models.idempotency_key import IdempotencyKey
 from invoicehub.models.invoice import Invoice
 from invoicehub.models.invoice_line_item import InvoiceLineItem
 from invoicehub.models.invoice_number_sequence import InvoiceNumberSequence
+from invoicehub.models.order import Order
 from invoicehub.models.organization import Organization
 from invoicehub.models.payment import Payment
 from invoicehub.models.provider_event import ProviderEvent
+from invoicehub.models.store import Store
 from invoicehub.models.webhook_attempt import WebhookAttempt
 from invoicehub.models.webhook_delivery import WebhookDelivery
 from invoicehub.models.webhook_endpoint import WebhookEndpoint
@@ -22,9 +24,11 @@ __all__ = [
     "Invoice",
     "InvoiceLineItem",
     "InvoiceNumberSequence",
+    "Order",
     "Organization",
     "Payment",
     "ProviderEvent",
+    "Store",
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookEndpoint",

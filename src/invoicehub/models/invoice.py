@@ -34,6 +34,14 @@ class Invoice(Base):
         Index("ix_invoices_org_status_id", "organization_id", "status", "id"),
         Index("ix_invoices_org_external_order", "organization_id", "external_order_id"),
         Index("ix_invoices_org_created", "organization_id", "created_at"),
+        Index(
+            "ix_invoices_org_source_external",
+            "organization_id",
+            "source",
+            "external_id",
+            unique=True,
+        ),
+        Index("ix_invoices_org_order", "organization_id", "order_id"),
         CheckConstraint("total_minor >= 0", name="total_not_negative"),
         CheckConstraint("amount_paid_minor >= 0", name="paid_not_negative"),
         CheckConstraint("amount_paid_minor <= total_minor", name="paid_within_total"),
@@ -94,6 +102,13 @@ class Invoice(Base):
     overdue_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     # Money arrived after the invoice was cancelled or expired.
     paid_late_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    # Invoices synced from a shop (Magento): where from, its id there, and its links.
+    source: Mapped[str | None] = mapped_column(String(20))
+    external_id: Mapped[str | None] = mapped_column(String(64))
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id", ondelete="SET NULL"))
+    store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id", ondelete="SET NULL"))
+    invoiced_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     # The last declined payment attempt, so a reader sees why an invoice is open again.
     last_payment_error: Mapped[str | None] = mapped_column(String(200))
