@@ -432,3 +432,13 @@ def set_payment_link(
 
 def get_by_link_token(session: Session, token: str) -> Invoice | None:
     return session.scalar(select(Invoice).where(Invoice.payment_link_token == token))
+
+
+def lock(session: Session, organization_id: int, public_id: str) -> int | None:
+    """Takes the invoice's row lock for the rest of the transaction (PostgreSQL FOR UPDATE;
+    on SQLite the write transaction already excludes other writers)."""
+    return session.scalar(
+        select(Invoice.id)
+        .where(Invoice.organization_id == organization_id, Invoice.public_id == public_id)
+        .with_for_update()
+    )

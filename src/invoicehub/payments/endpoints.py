@@ -94,5 +94,8 @@ async def stripe_webhook(request: Request, runtime: RuntimeDep, session: DbSessi
         raise AppError(
             f"Stripe-Signature rejected: {exc}", code="invalid_signature", param="Stripe-Signature"
         ) from exc
-    outcome = await anyio.to_thread.run_sync(service.handle_stripe_event, session, event)
+    gateway = runtime.stripe_gateway()
+    outcome = await anyio.to_thread.run_sync(
+        lambda: service.handle_stripe_event(session, event, gateway=gateway)
+    )
     return JSONResponse({"received": True, "outcome": outcome})

@@ -278,10 +278,17 @@ def receive_provider_payment(
     currency_code: str,
     provider: str,
     reference: str | None,
+    exact: bool = False,
+    gateway: StripeGatewayLike | None = None,
 ) -> Payment | InvoiceView:
     """A provider says money arrived for an invoice. Whatever the invoice's state, the money
     is recorded: as a payment, a late payment (cancelled/expired), or flagged for review
-    (wrong currency or amount, or paid twice). Returns the view, or the flagged payment."""
+    (wrong currency or amount, or paid twice). Returns the view, or the flagged payment.
+
+    The invoice's row is locked first, so two reports arriving together are decided one
+    after the other, each on the invoice as the other left it. ``exact``: the provider
+    charged a fixed amount (a checkout), so anything but the amount due is a mismatch."""
+    invoices_repository.lock(session, organization_id, invoice_public_id)
     invoice = invoices.get_invoice(
         session, organization_id, invoice_public_id, with_lines=False
     ).invoice
@@ -302,11 +309,19 @@ def receive_provider_payment(
     if currency_code.upper() != invoice.currency:
         return flag(f"paid in {currency_code.upper()}, but the invoice is in {invoice.currency}")
     due = invoice.total_minor - invoice.amount_paid_minor
+    organization = _organization(session, organization_id)
     if invoice.status in states.LATE_PAYABLE:
         if amount_minor > due:
             return flag(
                 f"{format_amount(amount_minor, cur)} arrived for a closed invoice owing {format_amount(due, cur)}"
             )
+        if organization.late_payment_policy == "refund" and provider == "stripe":
+            # The policy sends the money back where it came from; without Stripe here, a person must.
+            if gateway is None or reference is None:
+                return flag(
+                    "paid after the invoice was closed: refund it at Stripe (not configured here)"
+                )
+            gateway.refund(reference, amount_minor)
         view, _ = invoices.record_late_payment(
             session,
             organization_id,
@@ -318,8 +333,8 @@ def receive_provider_payment(
         return view
     if invoice.status != InvoiceStatus.OPEN:
         return flag(f"payment arrived while the invoice is {invoice.status}")
-    organization = _organization(session, organization_id)
-    if amount_minor > due or (amount_minor < due and not organization.allow_partial_payments):
+    short = amount_minor < due and (exact or not organization.allow_partial_payments)
+    if amount_minor > due or short:
         return flag(
             f"{format_amount(amount_minor, cur)} does not match the {format_amount(due, cur)} {cur.code} due"
         )
@@ -415,8 +430,10 @@ def refund(
     reason: str | None,
     gateway: StripeGatewayLike | None,
 ) -> InvoiceView:
-    """Refunds go back through the provider that took the payment: Stripe-paid invoices are
-    refunded at Stripe first, then recorded; anything else is recorded as is."""
+    """Refunds go back through the provider that took the payment. What Stripe took (and has
+    not refunded yet) is refunded at Stripe first; any rest, paid outside, is recorded as a
+    manual refund. Nothing moves at Stripe unless the state machine allows the refund."""
+    invoices_repository.lock(session, organization_id, invoice_public_id)
     invoice = invoices.get_invoice(
         session, organization_id, invoice_public_id, with_lines=False
     ).invoice
@@ -425,29 +442,43 @@ def refund(
         return invoices.refund_invoice(
             session, organization_id, invoice_public_id, amount=amount, reason=reason
         )
-    if gateway is None:
-        raise Conflict(
-            "this invoice was paid through Stripe, which is not configured here",
-            code="payment_provider_unavailable",
-        )
     cur = currency(invoice.currency)
     refundable = invoice.amount_paid_minor - invoice.amount_refunded_minor
     minor = refundable if amount is None else _minor(amount, cur.code)
-    # Check with the state machine's own rules before any money moves at Stripe.
     if invoice.status not in states.REFUNDABLE or minor <= 0 or minor > refundable:
+        # Let the state machine refuse it, with its own words.
         return invoices.refund_invoice(
             session, organization_id, invoice_public_id, amount=amount, reason=reason
         )
-    gateway.refund(stripe_payment.provider_reference, minor)
-    return invoices.refund_invoice(
-        session,
-        organization_id,
-        invoice_public_id,
-        amount=from_minor(minor, cur),
-        reason=reason,
-        provider="stripe",
-        reference=stripe_payment.provider_reference,
+    intent = stripe_payment.provider_reference
+    left_at_stripe = stripe_payment.amount_minor - payments_repository.refunded_through(
+        session, invoice.id, "stripe", intent
     )
+    through_stripe = min(minor, max(0, left_at_stripe))
+    view = None
+    if through_stripe > 0:
+        if gateway is None:
+            raise Conflict(
+                "this invoice was paid through Stripe, which is not configured here",
+                code="payment_provider_unavailable",
+            )
+        gateway.refund(intent, through_stripe)
+        view = invoices.refund_invoice(
+            session,
+            organization_id,
+            invoice_public_id,
+            amount=from_minor(through_stripe, cur),
+            reason=reason,
+            provider="stripe",
+            reference=intent,
+        )
+    rest = minor - through_stripe
+    if rest > 0:
+        view = invoices.refund_invoice(
+            session, organization_id, invoice_public_id, amount=from_minor(rest, cur), reason=reason
+        )
+    assert view is not None
+    return view
 
 
 class StripeGatewayLike(Protocol):
@@ -457,7 +488,9 @@ class StripeGatewayLike(Protocol):
 # ------------------------------------------------------------------ Stripe's webhooks
 
 
-def handle_stripe_event(session: Session, event: dict[str, Any]) -> str:
+def handle_stripe_event(
+    session: Session, event: dict[str, Any], *, gateway: StripeGatewayLike | None = None
+) -> str:
     """Applies one verified Stripe event, once per event id. 004's mapping:
     checkout.session.completed / payment_intent.succeeded -> paid, charge.refunded ->
     refunded, invoice.payment_failed -> overdue. Returns what was done (kept on record)."""
@@ -475,7 +508,7 @@ def handle_stripe_event(session: Session, event: dict[str, Any]) -> str:
         return "ignored: not an invoicehub payment"
     try:
         with session.begin_nested():
-            outcome = _apply_stripe_event(session, str(event["type"]), obj, invoice)
+            outcome = _apply_stripe_event(session, str(event["type"]), obj, invoice, gateway)
     except AppError as exc:
         outcome = f"not applied: {exc.message}"
     payments_repository.set_provider_event_outcome(
@@ -498,8 +531,17 @@ def _stripe_invoice(session: Session, obj: dict[str, Any]) -> Invoice | None:
     return None
 
 
-def _apply_stripe_event(session: Session, type_: str, obj: dict[str, Any], invoice: Invoice) -> str:
+def _apply_stripe_event(
+    session: Session,
+    type_: str,
+    obj: dict[str, Any],
+    invoice: Invoice,
+    gateway: StripeGatewayLike | None,
+) -> str:
     organization_id, invoice_id = invoice.organization_id, invoice.public_id
+    # One event at a time per invoice: Stripe sends checkout.session.completed and
+    # payment_intent.succeeded for one payment together; the second must see the first.
+    invoices_repository.lock(session, organization_id, invoice_id)
     if type_ in ("checkout.session.completed", "payment_intent.succeeded"):
         if type_ == "checkout.session.completed":
             if obj.get("payment_status") != "paid":
@@ -523,6 +565,8 @@ def _apply_stripe_event(session: Session, type_: str, obj: dict[str, Any], invoi
             currency_code=obj["currency"],
             provider="stripe",
             reference=intent,
+            exact=True,
+            gateway=gateway,
         )
         return (
             f"flagged for review: {result.failure_reason}"
