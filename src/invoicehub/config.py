@@ -80,6 +80,12 @@ class Settings(BaseSettings):
         default=30, ge=1, description="A payment left in processing this long is declined."
     )
 
+    p2p_currency: str = Field(default="KZT", description="Currency of wallet and bot balances.")
+    login_max_failures: int = Field(
+        default=5, ge=1, description="Wrong passwords/PINs before a lock."
+    )
+    login_lock_minutes: int = Field(default=15, ge=1)
+
     # Where each seed API is served: its document's own paths follow the prefix. An empty
     # prefix mounts at the root (one API at most); overlapping mounts refuse to start.
     compat_apipay_prefix: str = "/compat/apipay"

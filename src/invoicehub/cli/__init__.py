@@ -9,6 +9,10 @@ import typer
 from typer.exceptions import TyperException
 
 from invoicehub.cli.main import app
+from invoicehub.cli.people import bots_app, wallet_app
+
+app.add_typer(wallet_app, name="wallet")
+app.add_typer(bots_app, name="bots")
 
 
 def main() -> None:

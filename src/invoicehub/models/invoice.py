@@ -103,6 +103,16 @@ class Invoice(Base):
     # Money arrived after the invoice was cancelled or expired.
     paid_late_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
+    # Person-to-person invoices (wallet, Telegram bots): who is billed and who is paid.
+    payer_account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="SET NULL"), index=True
+    )
+    payee_account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="SET NULL")
+    )
+    # A short public code for APIs that show one (Bots.Business: invoice-XXXXXXXX).
+    short_code: Mapped[str | None] = mapped_column(String(32), unique=True, nullable=True)
+
     # Invoices synced from a shop (Magento): where from, its id there, and its links.
     source: Mapped[str | None] = mapped_column(String(20))
     external_id: Mapped[str | None] = mapped_column(String(64))
