@@ -442,3 +442,12 @@ def lock(session: Session, organization_id: int, public_id: str) -> int | None:
         .where(Invoice.organization_id == organization_id, Invoice.public_id == public_id)
         .with_for_update()
     )
+
+
+def processing_payment(session: Session, invoice_id: int) -> Payment | None:
+    return session.scalar(
+        select(Payment)
+        .where(Payment.invoice_id == invoice_id, Payment.status == "processing")
+        .order_by(Payment.id.desc())
+        .limit(1)
+    )

@@ -43,11 +43,13 @@ class CardForm:
 
 
 class CardInvalid(ValueError):
-    """A card form that cannot be sent at all; ``field`` names the input."""
+    """A card form that cannot be sent at all; ``field`` names the input and ``code`` the
+    reason, which the pay page words in the customer's language."""
 
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str, code: str, message: str) -> None:
         super().__init__(message)
         self.field = field
+        self.code = code
 
 
 def _luhn_ok(digits: str) -> bool:
@@ -66,15 +68,15 @@ def check_card(form: CardForm, *, today: dt.date) -> CardOutcome:
     """What the sandbox does with this card; CardInvalid when the form itself is wrong."""
     digits = re.sub(r"[\s-]", "", form.number)
     if not digits.isdigit() or not 12 <= len(digits) <= 19 or not _luhn_ok(digits):
-        raise CardInvalid("number", "card number is not valid")
+        raise CardInvalid("number", "invalid_number", "card number is not valid")
     match = re.fullmatch(r"\s*(\d{1,2})\s*/\s*(\d{2}|\d{4})\s*", form.expiry)
     if not match or not 1 <= int(match.group(1)) <= 12:
-        raise CardInvalid("expiry", "expiry must be MM/YY")
+        raise CardInvalid("expiry", "invalid_expiry", "expiry must be MM/YY")
     year = int(match.group(2))
     year = year + 2000 if year < 100 else year
     if (year, int(match.group(1))) < (today.year, today.month):
-        raise CardInvalid("expiry", "the expiry date is in the past")
+        raise CardInvalid("expiry", "expiry_in_past", "the expiry date is in the past")
     if not re.fullmatch(r"\d{3,4}", form.cvc.strip()):
-        raise CardInvalid("cvc", "CVC must be 3 or 4 digits")
+        raise CardInvalid("cvc", "invalid_cvc", "CVC must be 3 or 4 digits")
     # Any other valid number behaves like a declined card, as in Stripe's test mode.
     return TEST_CARDS.get(digits, CardOutcome.DECLINED)

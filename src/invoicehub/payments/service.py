@@ -155,6 +155,8 @@ class PayPage:
     view: InvoiceView
     organization: Organization
     link_expired: bool
+    # The attempt waiting for the customer's confirmation (3-D Secure), so they can return to it.
+    waiting_payment_id: str | None = None
 
     @property
     def invoice(self) -> Invoice:
@@ -191,8 +193,17 @@ def open_pay_page(session: Session, token: str, *, record_view: bool) -> PayPage
         invoice.payment_link_expires_at is not None
         and invoice.payment_link_expires_at <= clock.utcnow()
     )
+    waiting = None
+    if invoice.status == InvoiceStatus.PROCESSING:
+        attempt = invoices_repository.processing_payment(session, invoice.id)
+        waiting = (
+            attempt.public_id if attempt is not None and attempt.provider == "sandbox" else None
+        )
     return PayPage(
-        InvoiceView(invoice, lines), _organization(session, invoice.organization_id), expired
+        InvoiceView(invoice, lines),
+        _organization(session, invoice.organization_id),
+        expired,
+        waiting,
     )
 
 
@@ -223,7 +234,7 @@ def pay_with_card(session: Session, token: str, form: CardForm) -> CardPayment:
     try:
         outcome = check_card(form, today=clock.today())
     except CardInvalid as exc:
-        return CardPayment(CardResult.INVALID, str(exc), field=exc.field)
+        return CardPayment(CardResult.INVALID, exc.code, field=exc.field)
     digits = "".join(ch for ch in form.number if ch.isdigit())
     organization_id, invoice_id = page.invoice.organization_id, page.invoice.public_id
     _, payment = invoices.start_payment_attempt(

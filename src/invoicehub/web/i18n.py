@@ -71,6 +71,11 @@ CATALOG: dict[str, dict[str, str]] = {
         "notes": "Notes",
         "paid_late_message": "This payment arrived after the invoice was closed.",
         "page": "Page",
+        "expiry_placeholder": "MM/YY",
+        "card_error_invalid_number": "card number is not valid",
+        "card_error_invalid_expiry": "expiry must be MM/YY",
+        "card_error_expiry_in_past": "the expiry date is in the past",
+        "card_error_invalid_cvc": "CVC must be 3 or 4 digits",
     },
     "ru": {
         "invoice": "Счёт",
@@ -127,6 +132,11 @@ CATALOG: dict[str, dict[str, str]] = {
         "notes": "Примечание",
         "paid_late_message": "Платёж поступил после закрытия счёта.",
         "page": "Страница",
+        "expiry_placeholder": "ММ/ГГ",
+        "card_error_invalid_number": "номер карты неверный",
+        "card_error_invalid_expiry": "срок указывается как ММ/ГГ",
+        "card_error_expiry_in_past": "срок действия уже прошёл",
+        "card_error_invalid_cvc": "CVC — это 3 или 4 цифры",
     },
 }
 
@@ -145,15 +155,26 @@ REASONS = {
 }
 
 
-def choose_language(preferred: str | None, accept_language: str | None) -> str:
-    """The customer's language when known, else the browser's first supported one, else English."""
-    if preferred and preferred[:2].lower() in LANGUAGES:
-        return preferred[:2].lower()
-    for part in (accept_language or "").split(","):
-        code = part.split(";")[0].strip()[:2].lower()
-        if code in LANGUAGES:
-            return code
-    return "en"
+def choose_language(
+    preferred: str | None, accept_language: str | None, *, requested: str | None = None
+) -> str:
+    """``?lang=`` when supported, else the customer's language when known, else the browser's
+    most preferred supported language (by its q= weights), else English."""
+    for choice in (requested, preferred):
+        if choice and choice[:2].lower() in LANGUAGES:
+            return choice[:2].lower()
+    weighted = []
+    for position, part in enumerate((accept_language or "").split(",")):
+        code, _, params = part.strip().partition(";")
+        weight = 1.0
+        if params.strip().startswith("q="):
+            try:
+                weight = float(params.strip()[2:])
+            except ValueError:
+                weight = 0.0
+        if code[:2].lower() in LANGUAGES and weight > 0:
+            weighted.append((-weight, position, code[:2].lower()))
+    return min(weighted)[2] if weighted else "en"
 
 
 class Translator:

@@ -38,6 +38,11 @@ PAGE_HEADERS = {
         "frame-ancestors 'none'; base-uri 'none'"
     ),
 }
+FILE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+}
 CARD_FIELDS = {"number": "card_number", "expiry": "expiry", "cvc": "cvc"}
 
 
@@ -47,8 +52,13 @@ def _holder(request: Request) -> SessionHolder:
 
 
 def _translator(request: Request, page: PayPage | None) -> Translator:
-    preferred = request.query_params.get("lang") or (page.invoice.customer_locale if page else None)
-    return Translator(choose_language(preferred, request.headers.get("accept-language")))
+    return Translator(
+        choose_language(
+            page.invoice.customer_locale if page else None,
+            request.headers.get("accept-language"),
+            requested=request.query_params.get("lang"),
+        )
+    )
 
 
 def _status_key(page: PayPage) -> str:
@@ -199,7 +209,7 @@ def pay_with_card(
     t = _translator(request, page)
     if outcome.result == CardResult.INVALID:
         field = t(CARD_FIELDS.get(outcome.field or "", "card_number"))
-        error = t("invalid_card", field=field, reason=outcome.message or "")
+        error = t("invalid_card", field=field, reason=t(f"card_error_{outcome.message}"))
         context = page_context(
             page, t, token, form_error=error, error_field=outcome.field, name=name, expiry=expiry
         )
