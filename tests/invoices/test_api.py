@@ -351,3 +351,30 @@ def test_cursor_and_page_pagination(api: httpx.Client) -> None:
     unknown = api.get("/v1/invoices", params={"starting_after": "inv_nope"})
     assert unknown.status_code == 422
     assert unknown.json()["error"]["param"] == "starting_after"
+
+
+def test_nul_characters_are_refused_never_a_500(api: httpx.Client) -> None:
+    in_query = api.get("/v1/invoices", params={"q": "a\x00b"})
+    assert (in_query.status_code, in_query.json()["error"]["code"]) == (400, "invalid_characters")
+    in_path = api.get("/v1/invoices/inv_%00")
+    assert in_path.status_code == 400
+    in_body = api.post("/v1/invoices", json=invoice_body(description="a\x00b"))
+    assert (in_body.status_code, in_body.json()["error"]["param"]) == (422, "description")
+    in_line = api.post(
+        "/v1/invoices", json=invoice_body(line_items=[{"description": "x\x00", "unit_price": "1"}])
+    )
+    assert (in_line.status_code, in_line.json()["error"]["param"]) == (
+        422,
+        "line_items.0.description",
+    )
+
+
+def test_moving_the_due_date_into_the_future_clears_overdue(api: httpx.Client, settings) -> None:
+    from invoicehub.invoices.service import mark_overdue_invoices
+    from tests.payments.test_links_and_sandbox import _in_session
+
+    late = create(api, status="open", issue_date="2020-01-01", due_date="2020-01-10")
+    _in_session(settings, mark_overdue_invoices)
+    assert api.get(f"/v1/invoices/{late['id']}").json()["overdue"] is True
+    redated = api.patch(f"/v1/invoices/{late['id']}", json={"due_date": "2099-01-01"}).json()
+    assert redated["overdue"] is False

@@ -143,6 +143,14 @@ class RequestTransactionMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if _has_nul(scope):
+            error = AppError(
+                "the URL contains a NUL character, which no field accepts",
+                code="invalid_characters",
+                param=None,
+            )
+            await _send(send, 400, error_body(error), "application/json", [])
+            return
         state = scope.setdefault("state", {})
         holder = SessionHolder(self.runtime.database, write=scope["method"] not in SAFE_METHODS)
         state["runtime"] = self.runtime
@@ -310,6 +318,17 @@ class _LostClaim(AppError):
     status_code = 409
     error_type = "idempotency_error"
     default_code = "idempotency_key_in_use"
+
+
+def _has_nul(scope: Scope) -> bool:
+    """A NUL in the path or query string (raw or %00): PostgreSQL text cannot hold one, so
+    it is refused here, for every API, before it reaches a query."""
+    raw = (
+        bytes(scope.get("raw_path") or scope.get("path", "").encode())
+        + b"?"
+        + bytes(scope.get("query_string", b""))
+    )
+    return b"\x00" in raw or b"%00" in raw.lower() or "\x00" in scope.get("path", "")
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -28,9 +28,12 @@ class CompatApi:
 
 
 def registered_apis() -> list[CompatApi]:
-    from invoicehub.compat import apipay
+    from invoicehub.compat import apipay, clawprint
 
-    return [CompatApi("apipay", apipay.build_app)]
+    return [
+        CompatApi("apipay", apipay.build_app),
+        CompatApi("clawprint", clawprint.build_app),
+    ]
 
 
 def _prefix(runtime: Runtime, name: str) -> str:

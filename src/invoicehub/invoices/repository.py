@@ -32,6 +32,16 @@ class InvoiceFilters:
     order_id: int | None = None
     invoiced_gte: dt.datetime | None = None
     invoiced_lt: dt.datetime | None = None
+    viewed: bool | None = None
+    overdue: bool | None = None
+
+
+def _overdue(today: dt.date) -> ColumnElement[bool]:
+    """``schemas.is_overdue`` in SQL: open or mid-payment, and past due or marked overdue."""
+    return and_(
+        Invoice.status.in_((InvoiceStatus.OPEN, InvoiceStatus.PROCESSING)),
+        or_(Invoice.due_date < today, Invoice.overdue_at.is_not(None)),
+    )
 
 
 def _escape_like(text: str) -> str:
@@ -46,10 +56,15 @@ def _filter_clauses(organization_id: int, filters: InvoiceFilters) -> list[Colum
         if stored:
             options.append(Invoice.status.in_(stored))
         if "overdue" in filters.statuses and filters.today is not None:
-            options.append(
-                and_(Invoice.status == InvoiceStatus.OPEN, Invoice.due_date < filters.today)
-            )
+            options.append(_overdue(filters.today))
         clauses.append(or_(*options) if len(options) > 1 else options[0])
+    if filters.overdue is not None and filters.today is not None:
+        overdue = _overdue(filters.today)
+        clauses.append(overdue if filters.overdue else ~overdue)
+    if filters.viewed is not None:
+        clauses.append(
+            Invoice.viewed_at.is_not(None) if filters.viewed else Invoice.viewed_at.is_(None)
+        )
     if filters.customer_email:
         clauses.append(
             Invoice.customer_email.ilike(f"%{_escape_like(filters.customer_email)}%", escape="\\")

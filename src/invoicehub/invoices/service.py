@@ -264,6 +264,10 @@ class ListQuery:
     order_id: int | None = None
     invoiced_gte: dt.datetime | None = None
     invoiced_lt: dt.datetime | None = None
+    # The derived states: True/False keeps only invoices that are/are not viewed (viewed_at
+    # set) or overdue (``is_overdue``); None does not filter.
+    viewed: bool | None = None
+    overdue: bool | None = None
 
 
 @dataclass(slots=True)
@@ -307,6 +311,8 @@ def find_invoices(session: Session, organization_id: int, query: ListQuery) -> I
         order_id=query.order_id,
         invoiced_gte=query.invoiced_gte,
         invoiced_lt=query.invoiced_lt,
+        viewed=query.viewed,
+        overdue=query.overdue,
     )
     if query.page is not None:
         per_page = query.per_page or query.limit
@@ -514,6 +520,8 @@ def update_invoice(
                 "due_date must not be before issue_date", param="due_date", code="invalid_due_date"
             )
         values["due_date"] = data.due_date
+        if data.due_date >= clock.today():
+            values["overdue_at"] = None  # re-dated into the future: no longer overdue
     lines: list[InvoiceLineItem] | None = None
     if touches_money:
         cur = _currency(data.currency) if data.currency else currency(invoice.currency)

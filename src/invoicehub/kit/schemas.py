@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 
 
 def _no_float_surprises(value: Any) -> Any:
@@ -29,10 +29,26 @@ AmountIn = Annotated[
 ]
 
 
+def _nul_free(value: Any, where: str) -> None:
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError(f"{where}: NUL characters are not accepted")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _nul_free(key, where)
+            _nul_free(item, f"{where}.{key}")
+
+
 class RequestModel(BaseModel):
-    """Request bodies refuse fields they do not know, so a typo is an error, not a no-op."""
+    """Request bodies refuse fields they do not know, so a typo is an error, not a no-op,
+    and text with NUL characters, which the databases cannot store."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any, info: ValidationInfo) -> Any:
+        _nul_free(value, info.field_name or "value")
+        return value
 
 
 class ResponseModel(BaseModel):
