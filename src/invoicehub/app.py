@@ -27,6 +27,7 @@ from invoicehub.invoices.endpoints import router as invoices_router
 from invoicehub.orgs.endpoints import router as organization_router
 from invoicehub.payments.endpoints import router as payments_router
 from invoicehub.payments.endpoints import stripe_router
+from invoicehub.reports.endpoints import router as reports_router
 from invoicehub.web.pay import router as pay_router
 from invoicehub.webhooks.endpoints import router as webhooks_router
 
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(webhooks_router)
     app.include_router(payments_router)
     app.include_router(stripe_router)
+    app.include_router(reports_router)
     app.include_router(pay_router)
     app.mount(
         "/static",

@@ -1,0 +1,1 @@
+"""Reports: revenue, receivables aging, days to pay and collection rate, top customers."""
