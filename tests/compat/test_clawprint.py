@@ -589,8 +589,9 @@ def test_unknown_and_foreign_invoices_are_not_found(
     other = create_org(settings, name="Other")
     with server.client() as stranger:
         stranger.headers.update(bearer(other))
+        # A NUL in the URL is refused at the edge for every API (400), before Clawprint's routes.
+        assert claw.get(f"{BASE}/invoices/inv_%00").status_code == 400
         for client, invoice_id in (
-            (claw, "inv_%00"),
             (claw, "inv_000000000000000000000000"),
             (claw, "nope"),
             (stranger, made["invoice_id"]),

@@ -4,14 +4,42 @@ verifies every signature with the standardwebhooks library."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from tests.conftest import LiveServer, create_org, make_settings
+from invoicehub.config import Settings
+from tests.conftest import LiveServer, create_org, fresh_database, make_settings
 from tests.webhooks.helpers import open_invoice, register, run_sender_once
 from tests.webhooks.receiver import Receiver, Reply
+from tests.webhooks.support import disable_every_endpoint
+
+
+# These tests run the sender, which claims every due delivery in its database: they get a
+# database of their own so deliveries left by other modules are never theirs to send.
+@pytest.fixture(scope="module")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with fresh_database(str(tmp_path_factory.mktemp("delivery-db"))) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def settings(database_url: str) -> Settings:
+    return make_settings(database_url)
+
+
+@pytest.fixture(scope="module")
+def server(settings: Settings) -> Iterator[LiveServer]:
+    with LiveServer(settings) as live:
+        yield live
+
+
+@pytest.fixture(autouse=True)
+def _nothing_left_to_send(settings: Settings) -> Iterator[None]:
+    yield
+    disable_every_endpoint(settings)
 
 
 def test_secret_is_shown_once_and_endpoints_are_managed(api: httpx.Client) -> None:

@@ -40,7 +40,11 @@ def get(session: Session, account_id: int) -> Account | None:
 def lock_account(session: Session, account_id: int) -> None:
     """The payer's row lock: concurrent transfers out of one account queue here, so each sees
     the balance the one before left (PostgreSQL FOR UPDATE; SQLite's write lock already)."""
-    session.execute(select(Account.id).where(Account.id == account_id).with_for_update())
+    # NO KEY UPDATE: a transfer's foreign keys take KEY SHARE locks on both accounts, and a
+    # plain FOR UPDATE would deadlock two people paying each other at the same moment.
+    session.execute(
+        select(Account.id).where(Account.id == account_id).with_for_update(key_share=True)
+    )
 
 
 def balance(session: Session, account_id: int) -> int:

@@ -211,44 +211,51 @@ class Authenticator:
         self.settings = settings
 
     def wallet(self, phone: str, password: str) -> int:
-        with self.database.session(write=True) as session:
-            try:
-                e164 = to_e164(phone, default_region=self.settings.phone_default_region)
-            except PhoneError:
-                e164 = None
+        try:
+            e164: str | None = to_e164(phone, default_region=self.settings.phone_default_region)
+        except PhoneError:
+            e164 = None
+        with self.database.session(write=False) as session:
             account = repository.wallet_by_phone(session, e164) if e164 else None
-            return self._check(session, account, password)
+            found = (account.id, account.secret_hash, account.locked_until) if account else None
+        return self._check(found, password)
 
     def bot_user(self, bot_number: int, telegram_user_id: int, pin: str) -> int:
-        with self.database.session(write=True) as session:
+        with self.database.session(write=False) as session:
             bot = repository.bot_by_number(session, bot_number)
             account = repository.bot_user(session, bot.id, str(telegram_user_id)) if bot else None
-            return self._check(session, account, pin)
+            found = (account.id, account.secret_hash, account.locked_until) if account else None
+        return self._check(found, pin)
 
-    def _check(self, session: Session, account: Account | None, secret: str) -> int:
+    def _check(self, found: tuple[int, str, dt.datetime | None] | None, secret: str) -> int:
+        """The slow argon2 check runs with no transaction open (on SQLite a write transaction
+        would hold the one write lock for its length); only the outcome is written."""
         now = clock.utcnow()
-        if account is not None and account.locked_until is not None and account.locked_until > now:
-            minutes = max(1, int((account.locked_until - now).total_seconds() // 60) + 1)
+        if found is not None and found[2] is not None and found[2] > now:
+            minutes = max(1, int((found[2] - now).total_seconds() // 60) + 1)
             raise AccountLocked(f"too many failed attempts; try again in {minutes} minute(s)")
         try:
-            HASHER.verify(account.secret_hash if account else _DUMMY_HASH, secret)
-            ok = account is not None
+            HASHER.verify(found[1] if found else _DUMMY_HASH, secret)
+            ok = found is not None
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             ok = False
-        if not ok:
-            if account is not None:
+        if found is None:
+            raise Unauthenticated("invalid credentials", code="invalid_credentials")
+        with self.database.session(write=True) as session:
+            if ok:
+                repository.clear_failures(session, found[0])
+            else:
                 repository.record_failure(
                     session,
-                    account.id,
+                    found[0],
                     now=now,
                     max_failures=self.settings.login_max_failures,
                     lock_until=now + dt.timedelta(minutes=self.settings.login_lock_minutes),
                 )
-                session.commit()
+            session.commit()
+        if not ok:
             raise Unauthenticated("invalid credentials", code="invalid_credentials")
-        repository.clear_failures(session, account.id)  # type: ignore[union-attr]
-        session.commit()
-        return account.id  # type: ignore[union-attr]
+        return found[0]
 
 
 def get_account(session: Session, account_id: int) -> Account:

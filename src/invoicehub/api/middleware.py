@@ -17,6 +17,7 @@ import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+import anyio
 import anyio.to_thread
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
@@ -138,6 +139,15 @@ class RequestTransactionMiddleware:
     def __init__(self, app: ASGIApp, *, runtime: Runtime) -> None:
         self.app = app
         self.runtime = runtime
+        # Commits, rollbacks and closes get thread tokens of their own: were they to share the
+        # endpoints' pool, requests waiting for SQLite's write lock could take every token and
+        # the request holding the lock could never commit to release it.
+        self._finish_limiter: anyio.CapacityLimiter | None = None
+
+    def _finishing(self) -> anyio.CapacityLimiter:
+        if self._finish_limiter is None:
+            self._finish_limiter = anyio.CapacityLimiter(64)
+        return self._finish_limiter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -159,7 +169,7 @@ class RequestTransactionMiddleware:
             await self._handle(scope, receive, send, state, holder)
         finally:
             if holder.opened:
-                await anyio.to_thread.run_sync(holder.close)
+                await anyio.to_thread.run_sync(holder.close, limiter=self._finishing())
 
     async def _handle(
         self,
@@ -207,17 +217,19 @@ class RequestTransactionMiddleware:
         try:
             await self.app(scope, receive, captured.send)
         except BaseException:
-            await anyio.to_thread.run_sync(holder.rollback)
+            await anyio.to_thread.run_sync(holder.rollback, limiter=self._finishing())
             if claim is not None:
-                await anyio.to_thread.run_sync(self._release, claim)
+                await anyio.to_thread.run_sync(self._release, claim, limiter=self._finishing())
             raise
 
         status = captured.status
         if status < 400:
-            failure = await anyio.to_thread.run_sync(self._finish, holder, claim, captured)
+            failure = await anyio.to_thread.run_sync(
+                self._finish, holder, claim, captured, limiter=self._finishing()
+            )
             if failure is not None:
                 if claim is not None:
-                    await anyio.to_thread.run_sync(self._release, claim)
+                    await anyio.to_thread.run_sync(self._release, claim, limiter=self._finishing())
                 await _send(
                     send,
                     failure.status_code,
@@ -227,9 +239,9 @@ class RequestTransactionMiddleware:
                 )
                 return
         else:
-            await anyio.to_thread.run_sync(holder.rollback)
+            await anyio.to_thread.run_sync(holder.rollback, limiter=self._finishing())
             if claim is not None:
-                await anyio.to_thread.run_sync(self._release, claim)
+                await anyio.to_thread.run_sync(self._release, claim, limiter=self._finishing())
 
         assert captured.start is not None
         start = dict(captured.start)

@@ -12,6 +12,7 @@ from rich.console import Console
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from invoicehub.cli.magento import magento_app
 from invoicehub.config import Settings, get_settings
 from invoicehub.errors import AppError
 from invoicehub.kit.db import Database, create_db_engine
@@ -29,6 +30,7 @@ app.add_typer(org_app, name="org")
 webhooks_app = typer.Typer(help="Webhook deliveries.", no_args_is_help=True)
 app.add_typer(key_app, name="key")
 app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(magento_app, name="magento")
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 T = TypeVar("T")

@@ -28,11 +28,14 @@ class CompatApi:
 
 
 def registered_apis() -> list[CompatApi]:
-    from invoicehub.compat import apipay, clawprint
+    from invoicehub.compat import apipay, botsbusiness, clawprint, magento, wallet
 
     return [
         CompatApi("apipay", apipay.build_app),
         CompatApi("clawprint", clawprint.build_app),
+        CompatApi("magento", magento.build_app),
+        CompatApi("wallet", wallet.build_app),
+        CompatApi("botsbusiness", botsbusiness.build_app),
     ]
 
 
