@@ -61,3 +61,11 @@ def test_partial_payments_can_be_turned_off(api: httpx.Client) -> None:
     assert partial.json()["error"]["code"] == "partial_payment_not_allowed"
     full = api.post(f"/v1/invoices/{invoice['id']}/payments", json={"amount": "6000"})
     assert full.json()["status"] == "paid"
+
+
+def test_provider_and_late_payment_policy_are_chosen_per_organization(api: httpx.Client) -> None:
+    no_stripe = api.patch("/v1/organization", json={"payment_provider": "stripe"})
+    assert (no_stripe.status_code, no_stripe.json()["error"]["param"]) == (422, "payment_provider")
+    assert api.patch("/v1/organization", json={"payment_provider": "paypal"}).status_code == 422
+    changed = api.patch("/v1/organization", json={"late_payment_policy": "refund"}).json()
+    assert (changed["late_payment_policy"], changed["payment_provider"]) == ("refund", "sandbox")

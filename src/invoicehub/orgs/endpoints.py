@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from invoicehub.api.deps import Auth, DbSession
+from invoicehub.api.deps import Auth, DbSession, RuntimeDep
 from invoicehub.orgs import service
 from invoicehub.orgs.schemas import Organization, OrganizationUpdate, organization_to_schema
 
@@ -17,5 +17,13 @@ def get_organization(auth: Auth, session: DbSession) -> Organization:
 
 
 @router.patch("", response_model=Organization, summary="Change your organization's settings")
-def update_organization(body: OrganizationUpdate, auth: Auth, session: DbSession) -> Organization:
-    return organization_to_schema(service.update_organization(session, auth.organization_id, body))
+def update_organization(
+    body: OrganizationUpdate, auth: Auth, session: DbSession, runtime: RuntimeDep
+) -> Organization:
+    organization = service.update_organization(
+        session,
+        auth.organization_id,
+        body,
+        stripe_configured=bool(runtime.settings.stripe_secret_key),
+    )
+    return organization_to_schema(organization)

@@ -24,6 +24,10 @@ class Organization(ResponseModel):
     payment_provider: str = Field(
         description="Provider new payment links use.", examples=["sandbox"]
     )
+    late_payment_policy: str = Field(
+        description="Money for a cancelled or expired invoice: accept (it becomes paid) or refund.",
+        examples=["accept"],
+    )
     created_at: dt.datetime
 
 
@@ -41,6 +45,10 @@ class OrganizationUpdate(RequestModel):
         default=None, examples=[14]
     )
     allow_partial_payments: bool | None = None
+    payment_provider: Literal["sandbox", "stripe"] | None = Field(
+        default=None, description="stripe needs INVOICEHUB_STRIPE_SECRET_KEY on the server."
+    )
+    late_payment_policy: Literal["accept", "refund"] | None = None
 
 
 def organization_to_schema(organization: object) -> Organization:
@@ -56,5 +64,6 @@ def organization_to_schema(organization: object) -> Organization:
         default_due_days=organization.default_due_days,
         allow_partial_payments=organization.allow_partial_payments,
         payment_provider=organization.payment_provider,
+        late_payment_policy=organization.late_payment_policy,
         created_at=organization.created_at,
     )

@@ -74,11 +74,27 @@ def get_organization_by_id(session: Session, organization_id: int) -> Organizati
 
 
 def update_organization(
-    session: Session, organization_id: int, data: OrganizationUpdate
+    session: Session,
+    organization_id: int,
+    data: OrganizationUpdate,
+    *,
+    stripe_configured: bool = False,
 ) -> Organization:
     values: dict[str, object] = {}
     given = data.model_fields_set
-    for name in ("name", "default_due_days", "allow_partial_payments"):
+    if data.payment_provider == "stripe" and not stripe_configured:
+        raise ValidationFailed(
+            "the stripe provider needs INVOICEHUB_STRIPE_SECRET_KEY on this server",
+            param="payment_provider",
+            code="payment_provider_unavailable",
+        )
+    for name in (
+        "name",
+        "default_due_days",
+        "allow_partial_payments",
+        "payment_provider",
+        "late_payment_policy",
+    ):
         if name in given:
             if getattr(data, name) is None:
                 raise ValidationFailed(f"{name} cannot be null", param=name)
