@@ -803,20 +803,15 @@ def record_payment(
     )
     if invoice is None or minor <= 0:
         raise _explain_payment_refusal(session, organization_id, public_id, minor, states.PAYABLE)
-    payment = repository.add_payment(
+    payment = _add_money_row(
         session,
-        Payment(
-            public_id=new_public_id("pay"),
-            organization_id=organization_id,
-            invoice_id=invoice.id,
-            kind="payment",
-            status="succeeded",
-            amount_minor=minor,
-            currency=invoice.currency,
-            provider=provider,
-            provider_reference=reference,
-            created_at=now,
-        ),
+        invoice,
+        kind="payment",
+        status="succeeded",
+        amount_minor=minor,
+        provider=provider,
+        reference=reference,
+        at=now,
     )
     view = _moved(session, invoice)
     paid = invoice.status == InvoiceStatus.PAID
@@ -871,21 +866,16 @@ def refund_invoice(
             param="amount",
             code="amount_exceeds_refundable",
         )
-    payment = repository.add_payment(
+    payment = _add_money_row(
         session,
-        Payment(
-            public_id=new_public_id("re"),
-            organization_id=organization_id,
-            invoice_id=invoice.id,
-            kind="refund",
-            status="succeeded",
-            amount_minor=minor,
-            currency=invoice.currency,
-            provider=provider,
-            provider_reference=reference,
-            failure_reason=reason,
-            created_at=now,
-        ),
+        invoice,
+        kind="refund",
+        status="succeeded",
+        amount_minor=minor,
+        provider=provider,
+        reference=reference,
+        failure_reason=reason,
+        at=now,
     )
     view = _moved(session, invoice)
     full = invoice.status == InvoiceStatus.REFUNDED
@@ -930,20 +920,15 @@ def start_payment_attempt(
         raise _explain_payment_refusal(
             session, organization_id, public_id, minor, states.ATTEMPTABLE
         )
-    payment = repository.add_payment(
+    payment = _add_money_row(
         session,
-        Payment(
-            public_id=new_public_id("pay"),
-            organization_id=organization_id,
-            invoice_id=invoice.id,
-            kind="payment",
-            status="processing",
-            amount_minor=minor,
-            currency=invoice.currency,
-            provider=provider,
-            provider_reference=reference,
-            created_at=now,
-        ),
+        invoice,
+        kind="payment",
+        status="processing",
+        amount_minor=minor,
+        provider=provider,
+        reference=reference,
+        at=now,
     )
     view = _moved(session, invoice)
     _event(session, view, "invoice.processing", extra={"payment": _payment_data(payment)})
@@ -1076,20 +1061,15 @@ def record_late_payment(
         raise _explain_payment_refusal(
             session, organization_id, public_id, amount_minor, states.LATE_PAYABLE
         )
-    payment = repository.add_payment(
+    payment = _add_money_row(
         session,
-        Payment(
-            public_id=new_public_id("pay"),
-            organization_id=organization_id,
-            invoice_id=invoice.id,
-            kind="payment",
-            status="succeeded",
-            amount_minor=amount_minor,
-            currency=invoice.currency,
-            provider=provider,
-            provider_reference=reference,
-            created_at=now,
-        ),
+        invoice,
+        kind="payment",
+        status="succeeded",
+        amount_minor=amount_minor,
+        provider=provider,
+        reference=reference,
+        at=now,
     )
     view = _moved(session, invoice)
     _event(
@@ -1099,20 +1079,15 @@ def record_late_payment(
         extra={"payment": _payment_data(payment), "policy": organization.late_payment_policy},
     )
     if organization.late_payment_policy == "refund":
-        refund = repository.add_payment(
+        refund = _add_money_row(
             session,
-            Payment(
-                public_id=new_public_id("re"),
-                organization_id=organization_id,
-                invoice_id=invoice.id,
-                kind="refund",
-                status="succeeded",
-                amount_minor=amount_minor,
-                currency=invoice.currency,
-                provider=provider,
-                failure_reason="paid after the invoice was closed; refunded by policy",
-                created_at=now,
-            ),
+            invoice,
+            kind="refund",
+            status="succeeded",
+            amount_minor=amount_minor,
+            provider=provider,
+            failure_reason="paid after the invoice was closed; refunded by policy",
+            at=now,
         )
         _event(session, view, "invoice.refunded", extra={"refund": _payment_data(refund)})
     elif invoice.status == InvoiceStatus.PAID:
@@ -1134,21 +1109,17 @@ def flag_payment_for_review(
     """Money that does not fit the invoice (wrong amount or currency, paid twice) is recorded
     as "review" and announced; it never changes what the invoice owes by itself."""
     invoice = _require(session, organization_id, public_id)
-    payment = repository.add_payment(
+    payment = _add_money_row(
         session,
-        Payment(
-            public_id=new_public_id("pay"),
-            organization_id=organization_id,
-            invoice_id=invoice.id,
-            kind="payment",
-            status="review",
-            amount_minor=amount_minor,
-            currency=currency_code,
-            provider=provider,
-            provider_reference=reference,
-            failure_reason=reason[:200],
-            created_at=clock.utcnow(),
-        ),
+        invoice,
+        kind="payment",
+        status="review",
+        amount_minor=amount_minor,
+        provider=provider,
+        reference=reference,
+        failure_reason=reason[:200],
+        currency_code=currency_code,
+        at=clock.utcnow(),
     )
     _event(
         session,
@@ -1226,6 +1197,38 @@ def expire_due_invoices(session: Session, *, limit: int = 500) -> list[InvoiceVi
     for view in views:
         _event(session, view, "invoice.expired")
     return views
+
+
+def _add_money_row(
+    session: Session,
+    invoice: Invoice,
+    *,
+    kind: str,
+    status: str,
+    amount_minor: int,
+    provider: str,
+    at: dt.datetime,
+    reference: str | None = None,
+    failure_reason: str | None = None,
+    currency_code: str | None = None,
+) -> Payment:
+    """One row of money for ``invoice``: a payment (pay_…) or a refund (re_…)."""
+    return repository.add_payment(
+        session,
+        Payment(
+            public_id=new_public_id("re" if kind == "refund" else "pay"),
+            organization_id=invoice.organization_id,
+            invoice_id=invoice.id,
+            kind=kind,
+            status=status,
+            amount_minor=amount_minor,
+            currency=currency_code or invoice.currency,
+            provider=provider,
+            provider_reference=reference,
+            failure_reason=failure_reason,
+            created_at=at,
+        ),
+    )
 
 
 def _payment_data(payment: Payment) -> dict[str, Any]:
