@@ -8,7 +8,6 @@ every job claims its rows atomically.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 import time
@@ -93,12 +92,24 @@ class Worker:
                     started = 0
                 if started == 0:
                     delay = poll if failures == 0 else min(30.0, poll * 2**failures)
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self.stopping.wait(), timeout=delay)
+                    await self._idle(delay)
                 else:
                     await asyncio.sleep(0)  # more may be due right away; yield and claim again
         finally:
             await self.sender.aclose()
+
+    async def _idle(self, delay: float) -> None:
+        """Waits for the poll interval, or less: until stopped, or until an attempt in flight
+        finishes (its endpoint may have more due that the per-endpoint cap held back)."""
+        self.sender.slot_freed.clear()
+        waits = [asyncio.ensure_future(self.stopping.wait())]
+        if self.sender.tasks:
+            waits.append(asyncio.ensure_future(self.sender.slot_freed.wait()))
+        try:
+            await asyncio.wait(waits, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waits:
+                waiter.cancel()
 
     async def run_due_jobs(self) -> None:
         now = time.monotonic()

@@ -143,6 +143,9 @@ class WebhookSender:
         self.in_flight: Counter[int] = Counter()  # endpoint id -> deliveries being sent
         self.tasks: set[asyncio.Task[None]] = set()
         self.capacity = self.settings.webhook_max_concurrency
+        # Set whenever an attempt finishes: a worker waiting for work wakes at once to claim
+        # more for that endpoint instead of sleeping out its poll interval.
+        self.slot_freed = asyncio.Event()
         self.lease = dt.timedelta(seconds=self.settings.webhook_timeout_seconds * 2 + 30)
 
     async def aclose(self) -> None:
@@ -208,6 +211,7 @@ class WebhookSender:
         except Exception:  # a bug must not kill the sender; the lease will run out and retry
             log.exception("webhook delivery %s failed unexpectedly", item.delivery_id)
         finally:
+            self.slot_freed.set()
             self.in_flight[endpoint_id] -= 1
             if self.in_flight[endpoint_id] <= 0:
                 del self.in_flight[endpoint_id]
