@@ -16,10 +16,11 @@ INVOICEHUB_WEBHOOK_ALLOW_PRIVATE=true), registers endpoints through the API, the
    in one transaction (the real fan-out; then ANALYZE on PostgreSQL, as autovacuum would
    do a little later), and 1, then 2, worker processes run until every delivery has
    succeeded (the database is polled) or a time limit passes. Worker variants:
-   ``shipped`` is ``invoicehub worker`` as it is; ``wake`` is the same Worker with the fix
-   this benchmark suggests (``_wake_worker`` below: the loop also wakes when a delivery in
-   flight finishes, instead of sleeping worker_poll_seconds whenever a claim started
-   nothing); ``poll=S`` is the shipped worker with INVOICEHUB_WORKER_POLL_SECONDS=S.
+   ``shipped`` is ``invoicehub worker`` as it is (the default); ``wake`` is the bench's own
+   loop around the same Worker and sender (``_wake_worker`` below), which wakes when a
+   delivery in flight finishes and clears that signal *before* each claim, so a delivery
+   that finishes while a claim runs is never missed; ``poll=S`` is the shipped worker with
+   INVOICEHUB_WORKER_POLL_SECONDS=S.
    Deliveries/s runs from the sink's first receipt to the last ``completed_at`` (to the stop,
    for a run cut off by its time limit). The sink (its own process, a bare asyncio
    HTTP/1.1 server answering 200) counts each (endpoint, webhook-id) pair and the
@@ -311,10 +312,11 @@ def run_direct(spec_path: str) -> None:
 
 
 def run_wake_worker() -> None:
-    """``invoicehub worker`` with one change, to measure the fix this benchmark suggests:
-    when a claim starts nothing, the shipped loop sleeps ``worker_poll_seconds`` even if
-    the claim found nothing only because every slot (or the endpoint's share of slots) was
-    busy; this one also wakes as soon as any delivery in flight finishes."""
+    """``invoicehub worker`` with its loop replaced by the one this benchmark proposed: when
+    a claim starts nothing, wait for stop, the poll interval, or any delivery in flight
+    finishing. The "finished" signal is cleared before each claim (not after it), so one
+    that finishes while the claim runs in its thread still wakes the loop. (The shipped
+    loop slept out the whole poll interval here before b804548, whatever was free.)"""
     import logging
 
     from invoicehub.api.runtime import Runtime
@@ -460,7 +462,6 @@ class Options:
     workers: list[int]
     deliveries: int
     run_limit: float
-    shipped_limit: float
     variants: list[str]
     profile_deliveries: int
     claim_sizes: list[int]
@@ -502,17 +503,11 @@ def parse_args(argv: list[str]) -> Options:
         help="delivery part: seconds a worker run may take before it is stopped [60; quick 20]",
     )
     p.add_argument(
-        "--shipped-limit",
-        type=float,
-        help="delivery part: the same for the shipped worker, whose rate is steady and low "
-        "[10; quick 8]",
-    )
-    p.add_argument(
         "--variants",
-        default="shipped,wake",
+        default="shipped",
         help="delivery part, comma list: shipped (`invoicehub worker` as is); poll=S (the same "
-        "with INVOICEHUB_WORKER_POLL_SECONDS=S); wake (the worker with the fix prototyped "
-        "in this file: it wakes when a delivery in flight finishes)",
+        "with INVOICEHUB_WORKER_POLL_SECONDS=S); wake (the Worker with this file's own loop: "
+        "it wakes when a delivery in flight finishes, clearing that signal before each claim)",
     )
     p.add_argument(
         "--profile-deliveries",
@@ -573,7 +568,6 @@ def parse_args(argv: list[str]) -> Options:
         workers=[int(n) for n in a.workers.split(",")],
         deliveries=a.deliveries or (600 if a.quick else 3000),
         run_limit=a.run_limit or (20.0 if a.quick else 60.0),
-        shipped_limit=a.shipped_limit or (8.0 if a.quick else 10.0),
         variants=variants,
         profile_deliveries=(
             a.profile_deliveries if a.profile_deliveries is not None else (300 if a.quick else 1000)
@@ -1421,7 +1415,7 @@ def run_workers(
 ) -> None:
     kind, n_workers = record["database"], record["workers"]
     label = f"{kind} endpoints={record['endpoints']} workers={n_workers} {variant}"
-    limit = opts.shipped_limit if variant == "shipped" else opts.run_limit
+    limit = opts.run_limit
     env = {
         **core.bench_env(url, serve_worker=False),
         "INVOICEHUB_WEBHOOK_ALLOW_PRIVATE": "true",

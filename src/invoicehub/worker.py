@@ -82,6 +82,8 @@ class Worker:
         failures = 0
         try:
             while not self.stopping.is_set():
+                # Cleared before the claim: an attempt finishing during it still wakes the idle wait.
+                self.sender.slot_freed.clear()
                 try:
                     started = await self.sender.dispatch_due()
                     await self.run_due_jobs()
@@ -101,10 +103,10 @@ class Worker:
     async def _idle(self, delay: float) -> None:
         """Waits for the poll interval, or less: until stopped, or until an attempt in flight
         finishes (its endpoint may have more due that the per-endpoint cap held back)."""
-        self.sender.slot_freed.clear()
-        waits = [asyncio.ensure_future(self.stopping.wait())]
-        if self.sender.tasks:
-            waits.append(asyncio.ensure_future(self.sender.slot_freed.wait()))
+        waits = [
+            asyncio.ensure_future(self.stopping.wait()),
+            asyncio.ensure_future(self.sender.slot_freed.wait()),
+        ]
         try:
             await asyncio.wait(waits, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
         finally:

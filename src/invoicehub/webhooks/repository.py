@@ -141,10 +141,13 @@ def claim_due(
         return []
     lockable = select(WebhookDelivery.id).where(WebhookDelivery.id.in_(ids), *due)
     if session.get_bind().dialect.name == "postgresql":
-        lockable = lockable.with_for_update(skip_locked=True)
+        # Locked as a statement of its own, so no plan can run the lock once per due row.
+        ids = list(session.scalars(lockable.with_for_update(skip_locked=True)).all())
+        if not ids:
+            return []
     claimed = session.scalars(
         update(WebhookDelivery)
-        .where(WebhookDelivery.id.in_(lockable.scalar_subquery()), *due)
+        .where(WebhookDelivery.id.in_(ids), *due)
         .values(locked_until=lease_until, lock_token=token)
         .returning(WebhookDelivery.id)
         .execution_options(synchronize_session=False)
