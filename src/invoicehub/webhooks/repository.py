@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, case, delete, func, select, update
+from sqlalchemy import ColumnElement, Table, case, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from invoicehub.models import Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -49,15 +49,19 @@ def list_endpoints(session: Session, organization_id: int) -> list[WebhookEndpoi
     )
 
 
-def enabled_endpoints(session: Session, organization_id: int) -> list[WebhookEndpoint]:
-    return list(
-        session.scalars(
-            select(WebhookEndpoint).where(
-                WebhookEndpoint.organization_id == organization_id,
-                WebhookEndpoint.enabled.is_(True),
-            )
-        ).all()
+def subscriptions(
+    session: Session, organization_id: int, *, public_id: str | None = None
+) -> list[tuple[int, list[str]]]:
+    """(id, enabled_events) of the organization's enabled endpoints, or of the one named
+    ``public_id`` if it is enabled: only what the fan-out needs, without ORM entities."""
+    query = select(WebhookEndpoint.id, WebhookEndpoint.enabled_events).where(
+        WebhookEndpoint.organization_id == organization_id,
+        WebhookEndpoint.enabled.is_(True),
     )
+    if public_id is not None:
+        query = query.where(WebhookEndpoint.public_id == public_id)
+    query = query.order_by(WebhookEndpoint.id)
+    return [(endpoint_id, events) for endpoint_id, events in session.execute(query)]
 
 
 def update_endpoint(
@@ -78,10 +82,18 @@ def delete_endpoint(session: Session, endpoint_id: int) -> None:
 
 # ------------------------------------------------------------------ deliveries
 
+_DELIVERIES = cast(Table, WebhookDelivery.__table__)
+
 
 def add_deliveries(session: Session, deliveries: Sequence[WebhookDelivery]) -> None:
     session.add_all(deliveries)
     session.flush()
+
+
+def insert_deliveries(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+    """The outbox write on every event: one Core executemany, no ORM objects and no
+    RETURNING (nobody reads the rows back in that transaction)."""
+    session.execute(insert(_DELIVERIES), list(rows))
 
 
 def claim_due(
