@@ -83,6 +83,8 @@ def delete_endpoint(session: Session, endpoint_id: int) -> None:
 # ------------------------------------------------------------------ deliveries
 
 _DELIVERIES = cast(Table, WebhookDelivery.__table__)
+_ATTEMPTS = cast(Table, WebhookAttempt.__table__)
+_ENDPOINTS = cast(Table, WebhookEndpoint.__table__)
 
 
 def add_deliveries(session: Session, deliveries: Sequence[WebhookDelivery]) -> None:
@@ -182,20 +184,31 @@ def load_for_sending(
 
 def finish_attempt(
     session: Session, delivery_id: int, *, token: str, values: dict[str, Any]
-) -> WebhookDelivery | None:
-    """Records an attempt's outcome, but only while this worker still holds the lease."""
-    return session.scalar(
-        update(WebhookDelivery)
-        .where(WebhookDelivery.id == delivery_id, WebhookDelivery.lock_token == token)
+) -> tuple[int, int] | None:
+    """Records an attempt's outcome, but only while this worker still holds the lease;
+    returns the delivery's (organization_id, endpoint_id), or None if the lease was lost.
+    Core, returning two columns: it runs once per delivery sent."""
+    row = session.execute(
+        update(_DELIVERIES)
+        .where(_DELIVERIES.c.id == delivery_id, _DELIVERIES.c.lock_token == token)
         .values(**values, locked_until=None, lock_token=None)
-        .returning(WebhookDelivery)
-        .execution_options(populate_existing=True, synchronize_session=False)
+        .returning(_DELIVERIES.c.organization_id, _DELIVERIES.c.endpoint_id)
+    ).first()
+    return None if row is None else (row[0], row[1])
+
+
+def add_attempt(session: Session, values: Mapping[str, Any]) -> None:
+    """One row of the delivery log (Core, no RETURNING: nobody reads it back here)."""
+    session.execute(insert(_ATTEMPTS), [dict(values)])
+
+
+def clear_failing_since(session: Session, endpoint_id: int) -> None:
+    """A success ends an endpoint's failing streak; a no-op, and no read, when there is none."""
+    session.execute(
+        update(_ENDPOINTS)
+        .where(_ENDPOINTS.c.id == endpoint_id, _ENDPOINTS.c.failing_since.is_not(None))
+        .values(failing_since=None)
     )
-
-
-def add_attempt(session: Session, attempt: WebhookAttempt) -> None:
-    session.add(attempt)
-    session.flush()
 
 
 def get_delivery(session: Session, organization_id: int, public_id: str) -> WebhookDelivery | None:

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from invoicehub.api.runtime import Runtime
 from invoicehub.events.service import record_event
 from invoicehub.kit import clock
-from invoicehub.models import WebhookAttempt, WebhookEndpoint
+from invoicehub.models import WebhookEndpoint
 from invoicehub.webhooks import repository, service
 from invoicehub.webhooks.signing import signature_headers
 from invoicehub.webhooks.ssrf import (
@@ -301,47 +301,48 @@ class WebhookSender:
             updated_at=now,
         )
         with self.runtime.database.session(write=True) as session:
-            delivery = repository.finish_attempt(
+            finished = repository.finish_attempt(
                 session, item.delivery_id, token=item.token, values=values
             )
             if (
-                delivery is None
+                finished is None
             ):  # our lease ran out and another worker took over: its result counts
                 session.rollback()
                 return
+            organization_id, endpoint_id = finished
             repository.add_attempt(
                 session,
-                WebhookAttempt(
-                    delivery_id=delivery.id,
-                    attempt_number=item.attempt_number,
-                    attempted_at=now,
-                    status_code=outcome.status_code,
-                    latency_ms=outcome.latency_ms,
-                    response_body=outcome.body,
-                    error=error,
-                ),
+                {
+                    "delivery_id": item.delivery_id,
+                    "attempt_number": item.attempt_number,
+                    "attempted_at": now,
+                    "status_code": outcome.status_code,
+                    "latency_ms": outcome.latency_ms,
+                    "response_body": outcome.body,
+                    "error": error,
+                },
             )
-            self._update_endpoint_health(
-                session, delivery.organization_id, delivery.endpoint_id, ok=ok, gone=gone, now=now
-            )
+            if ok:
+                # The common case, without reading the endpoint: one UPDATE that usually
+                # matches nothing.
+                repository.clear_failing_since(session, endpoint_id)
+            else:
+                self._update_endpoint_health_after_failure(
+                    session, organization_id, endpoint_id, gone=gone, now=now
+                )
             session.commit()
 
-    def _update_endpoint_health(
+    def _update_endpoint_health_after_failure(
         self,
         session: Session,
         organization_id: int,
         endpoint_id: int,
         *,
-        ok: bool,
         gone: bool,
         now: dt.datetime,
     ) -> None:
         endpoint = repository.get_endpoint_by_internal_id(session, organization_id, endpoint_id)
         if endpoint is None:
-            return
-        if ok:
-            if endpoint.failing_since is not None:
-                repository.update_endpoint(session, endpoint.id, {"failing_since": None})
             return
         failing_since = endpoint.failing_since or now
         limit = dt.timedelta(days=self.settings.webhook_disable_after_failing_days)
