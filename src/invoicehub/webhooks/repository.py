@@ -6,10 +6,33 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, case, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, Table, bindparam, case, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from invoicehub.models import Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+
+# Core statements for the work done once per event (the fan-out) or once per delivery sent,
+# built once: constructing a statement costs more than running these small ones, and ORM
+# entities more again (docs/benchmarks-webhooks.md).
+_ENDPOINTS = cast(Table, WebhookEndpoint.__table__)
+_DELIVERIES = cast(Table, WebhookDelivery.__table__)
+_ATTEMPTS = cast(Table, WebhookAttempt.__table__)
+_SUBSCRIPTIONS = (
+    select(_ENDPOINTS.c.id, _ENDPOINTS.c.enabled_events)
+    .where(
+        _ENDPOINTS.c.organization_id == bindparam("organization_id"),
+        _ENDPOINTS.c.enabled.is_(True),
+    )
+    .order_by(_ENDPOINTS.c.id)
+)
+_SUBSCRIPTION_OF_ONE = _SUBSCRIPTIONS.where(_ENDPOINTS.c.public_id == bindparam("public_id"))
+_INSERT_DELIVERIES = insert(_DELIVERIES)
+_INSERT_ATTEMPT = insert(_ATTEMPTS)
+_CLEAR_FAILING_SINCE = (
+    update(_ENDPOINTS)
+    .where(_ENDPOINTS.c.id == bindparam("endpoint_id"), _ENDPOINTS.c.failing_since.is_not(None))
+    .values(failing_since=None)
+)
 
 # ------------------------------------------------------------------ endpoints
 
@@ -54,14 +77,13 @@ def subscriptions(
 ) -> list[tuple[int, list[str]]]:
     """(id, enabled_events) of the organization's enabled endpoints, or of the one named
     ``public_id`` if it is enabled: only what the fan-out needs, without ORM entities."""
-    query = select(WebhookEndpoint.id, WebhookEndpoint.enabled_events).where(
-        WebhookEndpoint.organization_id == organization_id,
-        WebhookEndpoint.enabled.is_(True),
-    )
-    if public_id is not None:
-        query = query.where(WebhookEndpoint.public_id == public_id)
-    query = query.order_by(WebhookEndpoint.id)
-    return [(endpoint_id, events) for endpoint_id, events in session.execute(query)]
+    if public_id is None:
+        rows = session.execute(_SUBSCRIPTIONS, {"organization_id": organization_id})
+    else:
+        rows = session.execute(
+            _SUBSCRIPTION_OF_ONE, {"organization_id": organization_id, "public_id": public_id}
+        )
+    return [(endpoint_id, enabled_events) for endpoint_id, enabled_events in rows]
 
 
 def update_endpoint(
@@ -82,10 +104,6 @@ def delete_endpoint(session: Session, endpoint_id: int) -> None:
 
 # ------------------------------------------------------------------ deliveries
 
-_DELIVERIES = cast(Table, WebhookDelivery.__table__)
-_ATTEMPTS = cast(Table, WebhookAttempt.__table__)
-_ENDPOINTS = cast(Table, WebhookEndpoint.__table__)
-
 
 def add_deliveries(session: Session, deliveries: Sequence[WebhookDelivery]) -> None:
     session.add_all(deliveries)
@@ -95,7 +113,7 @@ def add_deliveries(session: Session, deliveries: Sequence[WebhookDelivery]) -> N
 def insert_deliveries(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
     """The outbox write on every event: one Core executemany, no ORM objects and no
     RETURNING (nobody reads the rows back in that transaction)."""
-    session.execute(insert(_DELIVERIES), list(rows))
+    session.execute(_INSERT_DELIVERIES, list(rows))
 
 
 def claim_due(
@@ -199,16 +217,12 @@ def finish_attempt(
 
 def add_attempt(session: Session, values: Mapping[str, Any]) -> None:
     """One row of the delivery log (Core, no RETURNING: nobody reads it back here)."""
-    session.execute(insert(_ATTEMPTS), [dict(values)])
+    session.execute(_INSERT_ATTEMPT, dict(values))
 
 
 def clear_failing_since(session: Session, endpoint_id: int) -> None:
     """A success ends an endpoint's failing streak; a no-op, and no read, when there is none."""
-    session.execute(
-        update(_ENDPOINTS)
-        .where(_ENDPOINTS.c.id == endpoint_id, _ENDPOINTS.c.failing_since.is_not(None))
-        .values(failing_since=None)
-    )
+    session.execute(_CLEAR_FAILING_SINCE, {"endpoint_id": endpoint_id})
 
 
 def get_delivery(session: Session, organization_id: int, public_id: str) -> WebhookDelivery | None:
