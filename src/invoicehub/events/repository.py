@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from invoicehub.models import Event
@@ -30,16 +30,30 @@ def list_page(
     before_id: int | None = None,
     after_id: int | None = None,
 ) -> list[Event]:
-    """Newest first by default; with ``after_id`` oldest first, for catching up."""
-    query = select(Event).where(Event.organization_id == organization_id)
+    """Newest first by default; with ``after_id`` oldest first, for catching up.
+
+    Shaped as invoices.repository.list_page, for the same reason: the page's ids come from
+    the (organization_id, id) index in a subquery and the rows are joined back, so
+    PostgreSQL does not walk the primary key through other organizations' newer events."""
+    ids = select(Event.id).where(Event.organization_id == organization_id)
     if types:
-        query = query.where(Event.type.in_(types))
+        ids = ids.where(Event.type.in_(types))
     if object_id is not None:
-        query = query.where(Event.object_id == object_id)
+        ids = ids.where(Event.object_id == object_id)
     if after_id is not None:
-        query = query.where(Event.id > after_id).order_by(Event.id.asc())
+        ids = ids.where(Event.id > after_id).order_by(Event.id.asc())
     else:
         if before_id is not None:
-            query = query.where(Event.id < before_id)
-        query = query.order_by(Event.id.desc())
-    return list(session.scalars(query.limit(limit)).all())
+            ids = ids.where(Event.id < before_id)
+        elif types or object_id is not None:
+            newest = (
+                select(func.max(Event.id))
+                .where(Event.organization_id == organization_id)
+                .scalar_subquery()
+            )
+            ids = ids.where(Event.id <= newest)
+        ids = ids.order_by(Event.id.desc())
+    page = ids.limit(limit).subquery("page")
+    query = select(Event).join(page, Event.id == page.c.id)
+    order = Event.id.asc() if after_id is not None else Event.id.desc()
+    return list(session.scalars(query.order_by(order)).all())
