@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, delete, func, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -42,6 +42,21 @@ def _overdue(today: dt.date) -> ColumnElement[bool]:
         Invoice.status.in_((InvoiceStatus.OPEN, InvoiceStatus.PROCESSING)),
         or_(Invoice.due_date < today, Invoice.overdue_at.is_not(None)),
     )
+
+
+def _inline(value: str | int) -> ColumnElement[Any]:
+    """A constant written into the SQL text rather than bound: a partial index is only used
+    when the planner can see that the query implies its predicate, which a parameter hides
+    (SQLite always; PostgreSQL once it switches a prepared statement to a generic plan)."""
+    return literal(value, literal_execute=True)
+
+
+def _status_among(statuses: Sequence[str]) -> ColumnElement[bool]:
+    """``status IN (…)`` with constants, written ``status = '…'`` for one status: SQLite
+    matches a partial index's predicate term by term and does not read ``IN ('open')`` as
+    ``= 'open'``."""
+    values = [_inline(str(s)) for s in statuses]
+    return Invoice.status == values[0] if len(values) == 1 else Invoice.status.in_(values)
 
 
 def _escape_like(text: str) -> str:
@@ -326,15 +341,17 @@ def expire_due(
     session: Session, *, now: dt.datetime, from_statuses: Sequence[str], limit: int
 ) -> list[Invoice]:
     """Expires, across organizations, open unpaid invoices whose deadline has passed."""
+    # Stated with constants so that ix_invoices_expiry_candidates (models/invoice.py) serves it.
     due_ids = (
         select(Invoice.id)
         .where(
-            Invoice.status.in_(list(from_statuses)),
+            _status_among(from_statuses),
+            Invoice.amount_paid_minor == _inline(0),
             Invoice.expires_at.is_not(None),
             Invoice.expires_at <= now,
-            Invoice.amount_paid_minor == 0,
         )
-        .order_by(Invoice.id)
+        # The index's order: ordering by id alone makes SQLite walk the table in id order.
+        .order_by(Invoice.expires_at, Invoice.id)
         .limit(limit)
         .scalar_subquery()
     )
@@ -407,14 +424,16 @@ def payments_of(session: Session, organization_id: int, invoice_id: int) -> list
 def mark_overdue(
     session: Session, *, today: dt.date, now: dt.datetime, from_statuses: Sequence[str], limit: int
 ) -> list[Invoice]:
+    # Stated with constants so that ix_invoices_overdue_candidates (models/invoice.py) serves it.
     due_ids = (
         select(Invoice.id)
         .where(
-            Invoice.status.in_(list(from_statuses)),
-            Invoice.due_date < today,
+            _status_among(from_statuses),
             Invoice.overdue_at.is_(None),
+            Invoice.due_date < today,
         )
-        .order_by(Invoice.id)
+        # The index's order: ordering by id alone makes SQLite walk the table in id order.
+        .order_by(Invoice.due_date, Invoice.id)
         .limit(limit)
         .scalar_subquery()
     )

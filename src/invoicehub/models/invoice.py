@@ -14,10 +14,17 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from invoicehub.kit.db import Base, UTCDateTime
+
+# The rows the worker's jobs may still move (repository.expire_due, mark_overdue): partial
+# indexes on them keep each scan to the few that are due instead of the whole table.
+# Migration 0006 creates them with the same predicates.
+_EXPIRY_CANDIDATES = "status = 'open' AND amount_paid_minor = 0 AND expires_at IS NOT NULL"
+_OVERDUE_CANDIDATES = "status = 'open' AND overdue_at IS NULL"
 
 
 class Invoice(Base):
@@ -42,6 +49,18 @@ class Invoice(Base):
             unique=True,
         ),
         Index("ix_invoices_org_order", "organization_id", "order_id"),
+        Index(
+            "ix_invoices_expiry_candidates",
+            "expires_at",
+            sqlite_where=text(_EXPIRY_CANDIDATES),
+            postgresql_where=text(_EXPIRY_CANDIDATES),
+        ),
+        Index(
+            "ix_invoices_overdue_candidates",
+            "due_date",
+            sqlite_where=text(_OVERDUE_CANDIDATES),
+            postgresql_where=text(_OVERDUE_CANDIDATES),
+        ),
         CheckConstraint("total_minor >= 0", name="total_not_negative"),
         CheckConstraint("amount_paid_minor >= 0", name="paid_not_negative"),
         CheckConstraint("amount_paid_minor <= total_minor", name="paid_within_total"),
