@@ -19,10 +19,21 @@ fi
 read -r org_id secret < <(.venv/bin/python -c 'import json,sys; k=json.loads(sys.argv[1]); print(k["org_id"], k["secret_key"])' "$keys")
 echo "$org_id" > "$org_file"
 
+# A dashboard login for the demo organization, made once and kept (like .demo-org) beside it.
+login_file=.demo-login
+if [[ ! -s $login_file ]] || ! grep -q "$org_id" "$login_file"; then
+  password=$(.venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(12))')
+  email="owner+${org_id#org_}@example.com"
+  $ih user create --email "$email" --password "$password" --org "$org_id" --role owner >/dev/null
+  printf '%s %s %s\n' "$org_id" "$email" "$password" > "$login_file"
+fi
+read -r _ login_email login_password < "$login_file"
+
 cat <<TXT
 
 invoicehub is starting on http://$host:$port  (API docs: http://$host:$port/docs)
 Organization $org_id, secret key (shown once): $secret
+Dashboard: http://$host:$port/dashboard   email $login_email   password $login_password
 
 Try it:
   curl -s -X POST http://$host:$port/v1/invoices \\

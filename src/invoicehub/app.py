@@ -9,9 +9,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -21,13 +22,15 @@ from invoicehub.api.middleware import RequestTransactionMiddleware
 from invoicehub.api.runtime import Runtime
 from invoicehub.compat import mount_compat_apis
 from invoicehub.config import Settings, get_settings
-from invoicehub.errors import AppError
+from invoicehub.errors import AppError, NotFound, ValidationFailed
 from invoicehub.events.endpoints import router as events_router
 from invoicehub.invoices.endpoints import router as invoices_router
 from invoicehub.orgs.endpoints import router as organization_router
 from invoicehub.payments.endpoints import router as payments_router
 from invoicehub.payments.endpoints import stripe_router
 from invoicehub.reports.endpoints import router as reports_router
+from invoicehub.web import dashboard
+from invoicehub.web.dashboard.common import LoginRequired, error_page, is_dashboard, login_redirect
 from invoicehub.web.pay import router as pay_router
 from invoicehub.webhooks.endpoints import router as webhooks_router
 
@@ -75,6 +78,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(stripe_router)
     app.include_router(reports_router)
     app.include_router(pay_router)
+    dashboard.install(app)
     app.mount(
         "/static",
         StaticFiles(directory=str(Path(__file__).parent / "web" / "static")),
@@ -112,11 +116,17 @@ def validation_param(loc: tuple[Any, ...]) -> str | None:
 
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
-    async def app_error(_request: Request, exc: AppError) -> JSONResponse:
+    async def app_error(request: Request, exc: AppError) -> Response:
+        if is_dashboard(request):  # a page, rendered off the event loop (it reads the database)
+            return await anyio.to_thread.run_sync(error_page, request, exc)
         return _error_response(exc.status_code, exc.to_dict(), exc.headers)
 
+    @app.exception_handler(LoginRequired)
+    async def login_required(_request: Request, exc: LoginRequired) -> Response:
+        return login_redirect(exc.next_path)
+
     @app.exception_handler(RequestValidationError)
-    async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
         errors = exc.errors()
         details = []
         for error in errors:
@@ -126,6 +136,9 @@ def _install_error_handlers(app: FastAPI) -> None:
         message = f"{first['param']}: {first['message']}" if first["param"] else first["message"]
         if errors and errors[0].get("type") == "json_invalid":
             message = "the request body is not valid JSON"
+        if is_dashboard(request):
+            refusal = ValidationFailed(str(message), param=first["param"])
+            return await anyio.to_thread.run_sync(error_page, request, refusal)
         return _error_response(
             422,
             {
@@ -138,8 +151,11 @@ def _install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        if is_dashboard(request) and exc.status_code == 404:
+            missing = NotFound("there is no such page", code=code)
+            return await anyio.to_thread.run_sync(error_page, request, missing)
         return _error_response(
             exc.status_code,
             {

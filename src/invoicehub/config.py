@@ -86,6 +86,22 @@ class Settings(BaseSettings):
     )
     login_lock_minutes: int = Field(default=15, ge=1)
 
+    secret_key: str | None = Field(
+        default=None,
+        description=(
+            "Signs dashboard session cookies and CSRF tokens. Unset: a random key made by the "
+            "first migration and kept in the database (shared by every process) is used."
+        ),
+    )
+    dashboard_session_hours: int = Field(
+        default=12, ge=1, description="A dashboard login lasts this long."
+    )
+    dashboard_login_delay_seconds: float = Field(
+        default=0.25,
+        ge=0,
+        description="Each recent failed login of an email delays its next answer by this much.",
+    )
+
     # Where each seed API is served: its document's own paths follow the prefix. An empty
     # prefix mounts at the root (one API at most); overlapping mounts refuse to start.
     compat_apipay_prefix: str = "/compat/apipay"

@@ -24,6 +24,7 @@ from invoicehub.invoices.service import (
     expire_due_invoices,
     mark_overdue_invoices,
 )
+from invoicehub.users.service import purge_ended_sessions
 from invoicehub.webhooks.service import purge_old_events
 from invoicehub.webhooks.tasks import WebhookSender
 
@@ -63,6 +64,11 @@ def housekeeping_jobs(runtime: Runtime) -> list[PeriodicJob]:
             lambda s: purge_old_events(
                 s, retention=dt.timedelta(days=settings.event_retention_days)
             ),
+        ),
+        PeriodicJob(
+            "purge ended dashboard sessions",
+            3600,
+            lambda s: purge_ended_sessions(s, older_than=dt.timedelta(days=1)),
         ),
     ]
 

@@ -16,8 +16,6 @@ import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -33,13 +31,11 @@ from invoicehub.kit import clock
 from invoicehub.kit.db import Database
 from invoicehub.kit.ids import new_public_id
 from invoicehub.kit.money import MoneyError, currency, to_minor
+from invoicehub.kit.passwords import hash_password, password_matches
 from invoicehub.kit.phones import PhoneError, to_e164
 from invoicehub.models import Account, Bot, Invoice, LedgerEntry, Transfer
 from invoicehub.orgs.service import create_organization
 
-HASHER = PasswordHasher()
-# Verified against when no account matches, so a wrong phone costs what a wrong password does.
-_DUMMY_HASH = HASHER.hash("no such account")
 TRANSFER_ID_BASE = 1_400_000_000_000  # wallet payment ids are 13-digit numbers (001's examples)
 
 
@@ -92,7 +88,7 @@ def create_wallet_account(
         name=f"Wallet {e164}",
         kind="wallet",
         phone=e164,
-        secret_hash=HASHER.hash(password),
+        secret_hash=hash_password(password),
     )
     if balance:
         topup(session, account, balance)
@@ -150,7 +146,7 @@ def create_bot_user(
         kind="bot_user",
         bot_id=bot.id,
         telegram_user_id=str(telegram_user_id),
-        secret_hash=HASHER.hash(pin),
+        secret_hash=hash_password(pin),
     )
     if balance:
         topup(session, account, balance)
@@ -234,11 +230,7 @@ class Authenticator:
         if found is not None and found[2] is not None and found[2] > now:
             minutes = max(1, int((found[2] - now).total_seconds() // 60) + 1)
             raise AccountLocked(f"too many failed attempts; try again in {minutes} minute(s)")
-        try:
-            HASHER.verify(found[1] if found else _DUMMY_HASH, secret)
-            ok = found is not None
-        except (VerifyMismatchError, VerificationError, InvalidHashError):
-            ok = False
+        ok = password_matches(found[1] if found else None, secret)
         if found is None:
             raise Unauthenticated("invalid credentials", code="invalid_credentials")
         with self.database.session(write=True) as session:

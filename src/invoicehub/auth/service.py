@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from invoicehub.auth import repository
-from invoicehub.errors import Unauthenticated
+from invoicehub.errors import Conflict, NotFound, Unauthenticated
 from invoicehub.kit import clock
 from invoicehub.kit.ids import new_public_id, new_secret
 from invoicehub.models import ApiKey, Organization
@@ -90,3 +90,17 @@ def secret_from_headers(*, authorization: str | None, x_api_key: str | None) -> 
     if x_api_key and x_api_key.strip():
         return x_api_key.strip()
     return None
+
+
+def list_api_keys(session: Session, organization_id: int) -> list[ApiKey]:
+    """Live keys first, newest first; a secret is never shown again (only its last 4)."""
+    return repository.list_for_organization(session, organization_id)
+
+
+def revoke_api_key(session: Session, organization_id: int, public_id: str) -> None:
+    """The key stops working at once, in every process (each request looks it up)."""
+    if repository.revoke(session, organization_id, public_id, clock.utcnow()):
+        return
+    if repository.exists(session, organization_id, public_id):
+        raise Conflict(f"API key {public_id} is already revoked", code="api_key_revoked")
+    raise NotFound(f"no API key {public_id}", param="id", code="api_key_not_found")

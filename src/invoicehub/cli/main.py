@@ -31,6 +31,8 @@ webhooks_app = typer.Typer(help="Webhook deliveries.", no_args_is_help=True)
 app.add_typer(key_app, name="key")
 app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(magento_app, name="magento")
+user_app = typer.Typer(help="People who log in to the dashboard.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 T = TypeVar("T")
@@ -190,6 +192,47 @@ def key_create(
     def human() -> None:
         typer.echo(f"public key  {payload['public_key']}")
         typer.echo(f"secret key  {payload['secret_key']}   (shown once; store it now)")
+
+    emit(payload, as_json=as_json, human=human)
+
+
+@user_app.command("create")
+def user_create(
+    email: Annotated[str, typer.Option(help="The email the person logs in with.")],
+    password: Annotated[str, typer.Option(help="At least 8 characters.")],
+    org: Annotated[str, typer.Option("--org", help="Organization id (org_…).")],
+    role: Annotated[
+        str, typer.Option(help="owner (keys, webhooks, settings too) or member (invoices).")
+    ] = "member",
+    name: Annotated[str | None, typer.Option(help="The person's name.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Create a dashboard login in an organization, or add an existing person to another one
+    (their password must then be the one given; it is not changed)."""
+    from invoicehub.orgs.service import get_organization
+    from invoicehub.users.service import add_user
+
+    with transaction(load_settings()) as session:
+        organization = get_organization(session, org)
+        added = add_user(
+            session,
+            email=email,
+            password=password,
+            organization=organization,
+            role=role,
+            name=name,
+        )
+        payload = {
+            "user_id": added.user.public_id,
+            "email": added.user.email,
+            "org_id": organization.public_id,
+            "role": added.membership.role,
+            "created": added.created,
+        }
+
+    def human() -> None:
+        verb = "created" if payload["created"] else "added"
+        typer.echo(f"{verb} {payload['email']} as {payload['role']} of {payload['org_id']}")
 
     emit(payload, as_json=as_json, human=human)
 

@@ -49,3 +49,24 @@ FILTERABLE = (*tuple(s.value for s in InvoiceStatus), "overdue")
 
 def names(statuses: tuple[InvoiceStatus, ...]) -> str:
     return " or ".join(s.value for s in statuses)
+
+
+def available_actions(
+    status: str, *, amount_paid_minor: int, amount_refunded_minor: int, has_link: bool
+) -> frozenset[str]:
+    """What a person may ask of an invoice in this state (the dashboard shows these buttons);
+    each is still checked by its own conditional UPDATE when asked."""
+    actions = {"duplicate"}
+    if status in FINALIZABLE:
+        actions.add("finalize")
+    if status in EDITABLE_MONEY:
+        actions.add("edit")
+    if status in CANCELLABLE and amount_paid_minor == 0:
+        actions.add("cancel")
+    if status in PAYABLE:
+        actions.add("record_payment")
+    if status in REFUNDABLE and amount_paid_minor > amount_refunded_minor:
+        actions.add("refund")
+    if status in LINKABLE and not has_link:
+        actions.add("payment_link")
+    return frozenset(actions)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from invoicehub.config import Settings
-from invoicehub.errors import NotFound, ValidationFailed
+from invoicehub.errors import Conflict, NotFound, ValidationFailed
 from invoicehub.invoices.numbering import validate_number_pattern
 from invoicehub.kit import clock
 from invoicehub.kit.ids import new_public_id
@@ -120,3 +120,16 @@ def update_organization(
     if organization is None:
         raise NotFound("organization not found")
     return organization
+
+
+def request_verification(session: Session, organization_id: int) -> Organization:
+    """A sandbox organization (no real money moves) is verified at once when its owner asks;
+    one that takes real payments is verified by the operator (`invoicehub org verify`)."""
+    organization = get_organization_by_id(session, organization_id)
+    if organization.payment_provider != "sandbox":
+        raise Conflict(
+            "an organization that takes real payments is verified by the operator of this "
+            f"server: invoicehub org verify {organization.public_id}",
+            code="verification_needs_operator",
+        )
+    return verify_organization(session, organization.public_id)

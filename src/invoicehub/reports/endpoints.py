@@ -45,7 +45,7 @@ def _responses(summary_of_csv: str) -> dict[int | str, dict[str, Any]]:
     return {200: {"content": {"text/csv": {}}, "description": summary_of_csv}, **ERRORS}
 
 
-def _date(value: str | None, param: str) -> dt.date | None:
+def parse_report_date(value: str | None, param: str) -> dt.date | None:
     if value is None:
         return None
     try:
@@ -61,7 +61,7 @@ def _date(value: str | None, param: str) -> dt.date | None:
     return service.check_date(day, param)
 
 
-def _interval(value: str) -> Interval:
+def parse_interval(value: str) -> Interval:
     for interval in service.INTERVALS:
         if value == interval:
             return interval
@@ -102,7 +102,7 @@ def _wants_csv(output: str | None, accept: str | None) -> bool:
     return csv_quality > 0 and csv_quality > _accept_quality(accept, "application/json")
 
 
-def _answer(report: _Report, *, as_csv: bool, filename: str) -> Response:
+def report_response(report: _Report, *, as_csv: bool, filename: str) -> Response:
     headers = {"Vary": "Accept"}
     if not as_csv:
         return JSONResponse(report.model_dump(mode="json", by_alias=True), headers=headers)
@@ -170,11 +170,11 @@ def revenue(
     report = service.revenue_report(
         session,
         auth.organization_id,
-        date_from=_date(date_from, "from"),
-        date_to=_date(date_to, "to"),
-        interval=_interval(interval),
+        date_from=parse_report_date(date_from, "from"),
+        date_to=parse_report_date(date_to, "to"),
+        interval=parse_interval(interval),
     )
-    return _answer(
+    return report_response(
         report,
         as_csv=as_csv,
         filename=f"revenue_{report.from_}_{report.to}_{report.interval}.csv",
@@ -200,8 +200,10 @@ def aging(
     """What open and processing invoices still owe (total - amount_paid), bucketed by days
     past due: current, 1-30, 31-60, 61-90, over 90."""
     as_csv = _wants_csv(output, accept)
-    report = service.aging_report(session, auth.organization_id, as_of=_date(as_of, "as_of"))
-    return _answer(report, as_csv=as_csv, filename=f"aging_{report.as_of}.csv")
+    report = service.aging_report(
+        session, auth.organization_id, as_of=parse_report_date(as_of, "as_of")
+    )
+    return report_response(report, as_csv=as_csv, filename=f"aging_{report.as_of}.csv")
 
 
 @router.get(
@@ -224,10 +226,12 @@ def days_to_pay(
     report = service.days_to_pay_report(
         session,
         auth.organization_id,
-        date_from=_date(date_from, "from"),
-        date_to=_date(date_to, "to"),
+        date_from=parse_report_date(date_from, "from"),
+        date_to=parse_report_date(date_to, "to"),
     )
-    return _answer(report, as_csv=as_csv, filename=f"days-to-pay_{report.from_}_{report.to}.csv")
+    return report_response(
+        report, as_csv=as_csv, filename=f"days-to-pay_{report.from_}_{report.to}.csv"
+    )
 
 
 @router.get(
@@ -251,8 +255,10 @@ def customers(
     report = service.customers_report(
         session,
         auth.organization_id,
-        date_from=_date(date_from, "from"),
-        date_to=_date(date_to, "to"),
+        date_from=parse_report_date(date_from, "from"),
+        date_to=parse_report_date(date_to, "to"),
         limit=limit,
     )
-    return _answer(report, as_csv=as_csv, filename=f"customers_{report.from_}_{report.to}.csv")
+    return report_response(
+        report, as_csv=as_csv, filename=f"customers_{report.from_}_{report.to}.csv"
+    )

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from invoicehub.errors import ValidationFailed
 from invoicehub.kit import clock
-from invoicehub.kit.money import currency, format_amount
+from invoicehub.kit.money import currency, format_amount, to_minor
 from invoicehub.reports import repository
 from invoicehub.reports.schemas import (
     AgingBucket,
@@ -438,3 +438,75 @@ def customers_report(
             for code, customers in sorted(by_currency.items())
         ],
     )
+
+
+# The dashboard's overview --------------------------------------------------------------------
+
+OVERVIEW_WEEKS = 13  # "the last three months", as whole ISO weeks ending with this one
+
+
+@dataclass(frozen=True, slots=True)
+class WeekPaid:
+    label: str  # 2026-W03
+    start: dt.date
+    collected_minor: int
+
+
+@dataclass(frozen=True, slots=True)
+class CurrencyOverview:
+    """One currency's figures; currencies are never added together."""
+
+    currency: str
+    outstanding_minor: int
+    outstanding_count: int
+    overdue_minor: int
+    overdue_count: int
+    paid_this_month_minor: int
+    weeks: list[WeekPaid]
+
+
+def overview(session: Session, organization_id: int) -> list[CurrencyOverview]:
+    """Outstanding and overdue now (the aging report: overdue is every bucket past due),
+    collected this month so far, and collected per week over the last 13 weeks — the same
+    figures the reports API gives, per currency."""
+    today = clock.today()
+    aging = aging_report(session, organization_id, as_of=today)
+    month = revenue_report(
+        session, organization_id, date_from=today.replace(day=1), date_to=today, interval="month"
+    )
+    first_week = _period_start(today, "week") - dt.timedelta(weeks=OVERVIEW_WEEKS - 1)
+    weekly = revenue_report(
+        session, organization_id, date_from=first_week, date_to=today, interval="week"
+    )
+
+    def minor(amount: str, code: str) -> int:
+        return to_minor(Decimal(amount), currency(code), allow_negative=True)
+
+    codes = sorted(
+        {a.currency for a in aging.currencies}
+        | {m.currency for m in month.currencies}
+        | {w.currency for w in weekly.currencies}
+    )
+    result = []
+    for code in codes:
+        aged = next((a for a in aging.currencies if a.currency == code), None)
+        paid = next((m for m in month.currencies if m.currency == code), None)
+        weeks = next((w for w in weekly.currencies if w.currency == code), None)
+        overdue = [b for b in aged.buckets if b.bucket != "current"] if aged else []
+        result.append(
+            CurrencyOverview(
+                currency=code,
+                outstanding_minor=minor(aged.totals.amount_due, code) if aged else 0,
+                outstanding_count=aged.totals.invoice_count if aged else 0,
+                overdue_minor=sum(minor(b.amount_due, code) for b in overdue),
+                overdue_count=sum(b.invoice_count for b in overdue),
+                paid_this_month_minor=minor(paid.totals.collected, code) if paid else 0,
+                weeks=[WeekPaid(p.period, p.start, minor(p.collected, code)) for p in weeks.periods]
+                if weeks
+                else [
+                    WeekPaid(_label(start, "week"), start, 0)
+                    for start in (first_week + dt.timedelta(weeks=n) for n in range(OVERVIEW_WEEKS))
+                ],
+            )
+        )
+    return result
