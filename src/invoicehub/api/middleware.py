@@ -217,7 +217,7 @@ class RequestTransactionMiddleware:
         try:
             await self.app(scope, receive, captured.send)
         except BaseException:
-            await anyio.to_thread.run_sync(holder.rollback, limiter=self._finishing())
+            await anyio.to_thread.run_sync(_end, holder, limiter=self._finishing())
             if claim is not None:
                 await anyio.to_thread.run_sync(self._release, claim, limiter=self._finishing())
             raise
@@ -239,7 +239,7 @@ class RequestTransactionMiddleware:
                 )
                 return
         else:
-            await anyio.to_thread.run_sync(holder.rollback, limiter=self._finishing())
+            await anyio.to_thread.run_sync(_end, holder, limiter=self._finishing())
             if claim is not None:
                 await anyio.to_thread.run_sync(self._release, claim, limiter=self._finishing())
 
@@ -289,6 +289,15 @@ class RequestTransactionMiddleware:
     def _finish(
         self, holder: SessionHolder, claim: idempotency.Claim | None, captured: _Captured
     ) -> AppError | None:
+        """Commits (or rolls back) and closes the session: one thread hop for both."""
+        try:
+            return self._commit(holder, claim, captured)
+        finally:
+            holder.close()
+
+    def _commit(
+        self, holder: SessionHolder, claim: idempotency.Claim | None, captured: _Captured
+    ) -> AppError | None:
         try:
             if claim is not None and not idempotency.complete_claim(
                 holder.session,
@@ -313,6 +322,15 @@ class RequestTransactionMiddleware:
             holder.rollback()
             return _CommitFailed("the database could not save the change; nothing was saved, retry")
         return None
+
+
+def _end(holder: SessionHolder) -> None:
+    """Rolls back and closes in one thread hop (closing alone would also roll back, but
+    saying so keeps the intent visible)."""
+    try:
+        holder.rollback()
+    finally:
+        holder.close()
 
 
 class _CommitConflict(AppError):
