@@ -16,7 +16,9 @@ class Settings(BaseSettings):
         default=f"sqlite:///{Path('invoicehub.db').resolve().as_posix()}",
         description="sqlite:///path/to/file.db or postgresql://user@host:5432/db",
     )
-    database_pool_size: int = Field(default=10, ge=1)
+    # Kept open: at least the expected concurrent requests (16 in bench/) plus the in-process
+    # worker, so connections are not closed and reopened under load (docs/benchmarks.md).
+    database_pool_size: int = Field(default=20, ge=1)
     database_max_overflow: int = Field(default=20, ge=0)
     sqlite_busy_timeout_seconds: float = Field(default=30.0, gt=0)
 
