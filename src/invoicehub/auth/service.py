@@ -36,6 +36,10 @@ class AuthContext:
     public_key: str
 
 
+# session.info key under which authenticated organizations are kept for the session.
+_KEPT = "invoicehub_authenticated_organizations"
+
+
 def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -72,6 +76,9 @@ def authenticate_secret(
     key, organization = found
     if public_key is not None and not hmac.compare_digest(key.public_key, public_key):
         raise Unauthenticated("invalid API key: the public key does not belong to the secret key")
+    # The identity map holds objects weakly: keeping the organization referenced for the
+    # session's life lets a service that needs it (session.get) skip reading it again.
+    session.info.setdefault(_KEPT, {})[organization.id] = organization
     return AuthContext(
         organization_id=organization.id,
         organization_public_id=organization.public_id,

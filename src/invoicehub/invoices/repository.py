@@ -8,13 +8,27 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, delete, func, literal, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    case,
+    delete,
+    func,
+    inspect,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy import insert as core_insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from invoicehub.invoices.states import InvoiceStatus
 from invoicehub.models import Invoice, InvoiceLineItem, InvoiceNumberSequence, Payment
+
+_LINE_COLUMNS = inspect(InvoiceLineItem).column_attrs
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +162,33 @@ def add_invoice(session: Session, invoice: Invoice, lines: Sequence[InvoiceLineI
         line.invoice_id = invoice.id
     session.add_all(lines)
     session.flush()
+
+
+def insert_invoice(session: Session, values: dict[str, Any]) -> Invoice | None:
+    """Writes a new invoice unless its number is taken in the organization (then None, and
+    nothing was written): the unique constraint guards the number, with no SELECT before.
+    ``values`` are keyed by attribute name; the invoice comes back as a persistent object."""
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = (
+        insert(Invoice)
+        .on_conflict_do_nothing(index_elements=["organization_id", "number"])
+        .returning(Invoice)
+    )
+    return session.scalars(stmt, [values]).one_or_none()
+
+
+def insert_lines(session: Session, invoice_id: int, lines: Sequence[InvoiceLineItem]) -> None:
+    """All lines in one statement (an executemany without RETURNING, which SQLite batches
+    too). The line objects stay transient: they are only read afterwards."""
+    if not lines:
+        return
+    columns = [a.key for a in _LINE_COLUMNS if a.key != "id"]
+    rows = []
+    for line in lines:
+        line.invoice_id = invoice_id
+        rows.append({key: getattr(line, key) for key in columns})
+    session.execute(core_insert(InvoiceLineItem), rows)
 
 
 def replace_lines(session: Session, invoice_id: int, lines: Sequence[InvoiceLineItem]) -> None:

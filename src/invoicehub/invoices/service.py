@@ -10,10 +10,10 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import case
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import case, inspect
 from sqlalchemy.orm import Session
 
 from invoicehub.errors import Conflict, NotFound, ValidationFailed
@@ -52,11 +52,26 @@ from invoicehub.webhooks import service as webhooks
 # How many generated numbers to skip past when callers took them by hand.
 _MAX_NUMBER_SKIPS = 1000
 
+_INVOICE_ATTRIBUTES = tuple(attr.key for attr in inspect(Invoice).column_attrs)
+
 
 @dataclass(slots=True)
 class InvoiceView:
     invoice: Invoice
     lines: list[InvoiceLineItem] | None
+    # The native JSON already made of it (for an event), and the invoice's version and
+    # updated_at then: ``present`` reuses it only while the invoice has not moved since.
+    _rendered: dict[str, Any] | None = None
+    _rendered_at: tuple[int, dt.datetime] | None = None
+
+    def remember(self, rendered: dict[str, Any]) -> None:
+        self._rendered = rendered
+        self._rendered_at = (self.invoice.version, self.invoice.updated_at)
+
+    def rendered(self) -> dict[str, Any] | None:
+        if self._rendered_at != (self.invoice.version, self.invoice.updated_at):
+            return None
+        return self._rendered
 
 
 @dataclass(slots=True)
@@ -187,6 +202,41 @@ def _check_expiry(expires_at: dt.datetime | None, now: dt.datetime) -> None:
 # ---------------------------------------------------------------- numbering
 
 
+def _insert_numbered(
+    session: Session,
+    organization: Organization,
+    values: dict[str, Any],
+    requested: str | None,
+    on: dt.date,
+    *,
+    pattern: str | None = None,
+) -> Invoice:
+    """Writes the invoice under the requested number or the next free one of the
+    organization's sequence; the unique constraint, not a SELECT before, says it is free."""
+    if requested is not None:
+        invoice = repository.insert_invoice(session, {**values, "number": requested})
+        if invoice is None:  # taken, also by a concurrent request that committed first
+            raise Conflict(
+                f"invoice number {requested} is already used in this organization",
+                param="number",
+                code="invoice_number_taken",
+            )
+        return invoice
+    pattern = pattern or organization.invoice_number_pattern
+    period = period_of(pattern, on)
+    for _ in range(_MAX_NUMBER_SKIPS):
+        number = format_number(
+            pattern, on, repository.next_sequence_value(session, organization.id, period)
+        )
+        invoice = repository.insert_invoice(session, {**values, "number": number})
+        if invoice is not None:
+            return invoice
+    raise Conflict(
+        "could not find a free invoice number; check the number pattern",
+        code="invoice_number_exhausted",
+    )
+
+
 def _assign_number(
     session: Session,
     organization: Organization,
@@ -221,7 +271,14 @@ def _assign_number(
 
 
 def present(view: InvoiceView) -> dict[str, Any]:
-    return invoice_to_schema(view.invoice, view.lines, today=clock.today()).model_dump(mode="json")
+    rendered = view.rendered()
+    return rendered if rendered is not None else _render(view.invoice, view.lines)
+
+
+def _render(
+    invoice: Invoice | SimpleNamespace, lines: list[InvoiceLineItem] | None
+) -> dict[str, Any]:
+    return invoice_to_schema(invoice, lines, today=clock.today()).model_dump(mode="json")
 
 
 def get_invoice(
@@ -417,13 +474,13 @@ def create_invoice(
             "due_date must not be before issue_date", param="due_date", code="invalid_due_date"
         )
     _check_expiry(data.expires_at, now)
-    invoice = Invoice(
+    opening = data.status == "open"
+    values: dict[str, Any] = dict(
         public_id=new_public_id("inv"),
         organization_id=organization.id,
-        number=_assign_number(
-            session, organization, data.number, issue_date, pattern=number_pattern
-        ),
-        status=InvoiceStatus.DRAFT.value,
+        # An invoice created open is written open, as the draft-then-finalize it stands for
+        # would have left it (two writes: version 2), with both events below.
+        status=InvoiceStatus.OPEN.value if opening else InvoiceStatus.DRAFT.value,
         currency=cur.code,
         **_customer_values(data.customer, phone_region),
         title=data.title,
@@ -447,23 +504,32 @@ def create_invoice(
         issue_date=issue_date,
         due_date=due_date,
         expires_at=data.expires_at,
-        version=1,
+        version=2 if opening else 1,
         created_at=now,
         updated_at=now,
+        finalized_at=now if opening else None,
     )
-    try:
-        repository.add_invoice(session, invoice, lines)
-    except IntegrityError as exc:  # a concurrent request took the same caller-chosen number
-        raise Conflict(
-            f"invoice number {invoice.number} is already used in this organization",
-            param="number",
-            code="invoice_number_taken",
-        ) from exc
+    invoice = _insert_numbered(
+        session, organization, values, data.number, issue_date, pattern=number_pattern
+    )
+    repository.insert_lines(session, invoice.id, lines)
     view = InvoiceView(invoice, lines)
-    _event(session, view, "invoice.created")
-    if data.status == "open":
-        return finalize_invoice(session, organization_id, invoice.public_id)
+    # Both events come from the invoice in memory: invoice.created shows it as the draft it
+    # was born as, invoice.finalized as it is now, which is also the answer (rendered once).
+    current = present(view)
+    drafted = _render(_as_draft(invoice), lines) if opening else current
+    _event(session, view, "invoice.created", rendered=drafted)
+    if opening:
+        _event(session, view, "invoice.finalized", rendered=current)
+    view.remember(current)
     return view
+
+
+def _as_draft(invoice: Invoice) -> SimpleNamespace:
+    """The invoice as it was before being finalized, for invoice.created's payload."""
+    fields = {key: getattr(invoice, key) for key in _INVOICE_ATTRIBUTES}
+    fields.update(status=InvoiceStatus.DRAFT.value, finalized_at=None, version=1)
+    return SimpleNamespace(**fields)
 
 
 def update_invoice(
@@ -647,9 +713,14 @@ def _require(session: Session, organization_id: int, public_id: str) -> Invoice:
 
 
 def _event(
-    session: Session, view: InvoiceView, type_: str, *, extra: dict[str, Any] | None = None
+    session: Session,
+    view: InvoiceView,
+    type_: str,
+    *,
+    extra: dict[str, Any] | None = None,
+    rendered: dict[str, Any] | None = None,
 ) -> None:
-    data: dict[str, Any] = {"object": present(view)}
+    data: dict[str, Any] = {"object": rendered if rendered is not None else present(view)}
     if extra:
         data.update(extra)
     record_event(
