@@ -15,11 +15,12 @@ from urllib.parse import quote, urlencode
 from fastapi import Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from invoicehub.api.middleware import SessionHolder
 from invoicehub.api.runtime import Runtime
-from invoicehub.errors import AppError, Forbidden
+from invoicehub.errors import AppError, Forbidden, NotFound, ValidationFailed
 from invoicehub.invoices.schemas import is_overdue
 from invoicehub.kit import clock
 from invoicehub.models import Invoice
@@ -177,8 +178,6 @@ def error_page(request: Request, error: AppError) -> HTMLResponse:
 
 
 def not_found_page(request: Request) -> HTMLResponse:
-    from invoicehub.errors import NotFound
-
     return error_page(request, NotFound("there is no such page in this organization"))
 
 
@@ -193,10 +192,21 @@ def see_other(path: str, **query: Any) -> RedirectResponse:
     return RedirectResponse(page_url(path, **query), status_code=303)
 
 
+def invalid_input(exc: ValidationError) -> ValidationFailed:
+    """A form's values refused by the API's own request model, named as the API names them
+    (``line_items.0.unit_price: …``)."""
+    first = exc.errors()[0]
+    param = ".".join(str(p) for p in first.get("loc", ()))
+    return ValidationFailed(f"{param}: {first.get('msg', 'invalid')}", param=param or None)
+
+
+def cookie_secure(request: Request) -> bool:
+    """Cookies get the Secure flag when the request came over HTTPS (behind a proxy too)."""
+    return request.url.scheme == "https"
+
+
 def parse_day(value: str | None, param: str) -> dt.date | None:
     """A date field of a filter form: empty is no filter; anything else must be YYYY-MM-DD."""
-    from invoicehub.errors import ValidationFailed
-
     if not value:
         return None
     try:

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 import segno
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
@@ -32,6 +32,7 @@ from invoicehub.web.dashboard.common import (
     FormCtx,
     db,
     error_page,
+    invalid_input,
     parse_day,
     render,
     runtime_of,
@@ -288,7 +289,7 @@ def _detail(
 
 @router.get("/invoices/new", response_class=HTMLResponse, name="dashboard_new_invoice")
 def new_invoice_form(request: Request, context: Ctx) -> HTMLResponse:
-    return _form_page(request, context, _empty_form())
+    return _form_page(request, context, invoice_form())
 
 
 @router.get("/invoices/{public_id}", response_class=HTMLResponse)
@@ -429,22 +430,21 @@ Lines = Annotated[list[str], Form(max_length=500)]
 Field = Annotated[str, Form(max_length=5000)]
 
 
-def _form_values(
-    *,
-    customer_name: str,
-    customer_email: str,
-    customer_phone: str,
-    currency_code: str,
-    due_date: str,
-    title: str,
-    description: str,
-    notes: str,
-    discount: str,
-    shipping: str,
-    line_description: list[str],
-    line_quantity: list[str],
-    line_unit_price: list[str],
-    line_tax_rate: list[str],
+def invoice_form(
+    customer_name: Field = "",
+    customer_email: Field = "",
+    customer_phone: Field = "",
+    currency_code: Annotated[str, Form(alias="currency", max_length=3)] = "",
+    due_date: Field = "",
+    title: Field = "",
+    description: Field = "",
+    notes: Field = "",
+    discount: Field = "",
+    shipping: Field = "",
+    line_description: Lines = [],  # noqa: B006 - FastAPI copies form defaults
+    line_quantity: Lines = [],  # noqa: B006
+    line_unit_price: Lines = [],  # noqa: B006
+    line_tax_rate: Lines = [],  # noqa: B006
 ) -> dict[str, Any]:
     """The form as the template re-shows it, and as the API payload is built from it."""
     count = max(len(line_description), len(line_quantity), len(line_unit_price), len(line_tax_rate))
@@ -477,6 +477,9 @@ def _form_values(
     }
 
 
+InvoiceForm = Annotated[dict[str, Any], Depends(invoice_form)]
+
+
 def _payload(form: dict[str, Any]) -> dict[str, Any]:
     customer = {
         key: form[f"customer_{key}"]
@@ -500,12 +503,6 @@ def _payload(form: dict[str, Any]) -> dict[str, Any]:
     for key in ("currency", "due_date", "title", "description", "notes"):
         payload[key] = form[key] or None
     return payload
-
-
-def _invalid(exc: ValidationError) -> ValidationFailed:
-    first = exc.errors()[0]
-    param = ".".join(str(p) for p in first.get("loc", ()))
-    return ValidationFailed(f"{param}: {first.get('msg', 'invalid')}", param=param or None)
 
 
 def _form_page(
@@ -540,41 +537,13 @@ def _form_page(
     )
 
 
-def _empty_form() -> dict[str, Any]:
-    return _form_values(
-        customer_name="", customer_email="", customer_phone="", currency_code="",
-        due_date="", title="", description="", notes="", discount="", shipping="",
-        line_description=[], line_quantity=[], line_unit_price=[], line_tax_rate=[],
-    )  # fmt: skip
-
-
 @router.post("/invoices", response_model=None)
 def create_invoice(
     request: Request,
     context: FormCtx,
-    customer_name: Field = "",
-    customer_email: Field = "",
-    customer_phone: Field = "",
-    currency_code: Annotated[str, Form(alias="currency", max_length=3)] = "",
-    due_date: Field = "",
-    title: Field = "",
-    description: Field = "",
-    notes: Field = "",
-    discount: Field = "",
-    shipping: Field = "",
-    line_description: Lines = [],  # noqa: B006
-    line_quantity: Lines = [],  # noqa: B006
-    line_unit_price: Lines = [],  # noqa: B006
-    line_tax_rate: Lines = [],  # noqa: B006
+    form: InvoiceForm,
     status: Annotated[str, Form(max_length=10)] = "draft",
 ) -> Response:
-    form = _form_values(
-        customer_name=customer_name, customer_email=customer_email,
-        customer_phone=customer_phone, currency_code=currency_code, due_date=due_date,
-        title=title, description=description, notes=notes, discount=discount,
-        shipping=shipping, line_description=line_description, line_quantity=line_quantity,
-        line_unit_price=line_unit_price, line_tax_rate=line_tax_rate,
-    )  # fmt: skip
     settings = runtime_of(request).settings
     try:
         try:
@@ -582,7 +551,7 @@ def create_invoice(
                 {**_payload(form), "status": "open" if status == "open" else "draft"}
             )
         except ValidationError as exc:
-            raise _invalid(exc) from None
+            raise invalid_input(exc) from None
         view = invoices.create_invoice(
             db(request),
             context.organization_id,
@@ -646,28 +615,8 @@ def update_invoice(
     request: Request,
     context: FormCtx,
     public_id: str,
-    customer_name: Field = "",
-    customer_email: Field = "",
-    customer_phone: Field = "",
-    currency_code: Annotated[str, Form(alias="currency", max_length=3)] = "",
-    due_date: Field = "",
-    title: Field = "",
-    description: Field = "",
-    notes: Field = "",
-    discount: Field = "",
-    shipping: Field = "",
-    line_description: Lines = [],  # noqa: B006
-    line_quantity: Lines = [],  # noqa: B006
-    line_unit_price: Lines = [],  # noqa: B006
-    line_tax_rate: Lines = [],  # noqa: B006
+    form: InvoiceForm,
 ) -> Response:
-    form = _form_values(
-        customer_name=customer_name, customer_email=customer_email,
-        customer_phone=customer_phone, currency_code=currency_code, due_date=due_date,
-        title=title, description=description, notes=notes, discount=discount,
-        shipping=shipping, line_description=line_description, line_quantity=line_quantity,
-        line_unit_price=line_unit_price, line_tax_rate=line_tax_rate,
-    )  # fmt: skip
     session = db(request)
     settings = runtime_of(request).settings
     invoice = invoices.get_invoice(session, context.organization_id, public_id).invoice
@@ -681,7 +630,7 @@ def update_invoice(
         try:
             data = InvoiceUpdate.model_validate(payload)
         except ValidationError as exc:
-            raise _invalid(exc) from None
+            raise invalid_input(exc) from None
         invoices.update_invoice(
             session,
             context.organization_id,

@@ -17,6 +17,7 @@ from invoicehub.web.dashboard.common import (
     SESSION_COOKIE,
     CsrfRefused,
     FormCtx,
+    cookie_secure,
     db,
     render,
     runtime_of,
@@ -26,10 +27,6 @@ from invoicehub.web.dashboard.common import (
 from invoicehub.web.i18n import LANGUAGES
 
 router = APIRouter()
-
-
-def _secure(request: Request) -> bool:
-    return request.url.scheme == "https"
 
 
 def _safe_next(value: str | None) -> str:
@@ -65,7 +62,7 @@ def _login_page(
             path=PREFIX,
             httponly=True,
             samesite="strict",
-            secure=_secure(request),
+            secure=cookie_secure(request),
         )
     return response
 
@@ -108,7 +105,7 @@ async def log_in(
         path=PREFIX,
         httponly=True,
         samesite="lax",
-        secure=_secure(request),
+        secure=cookie_secure(request),
     )
     response.delete_cookie(LOGIN_COOKIE, path=PREFIX)
     return response

@@ -8,11 +8,19 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
-from invoicehub.errors import AppError, ValidationFailed
+from invoicehub.errors import AppError
 from invoicehub.orgs import service as orgs
 from invoicehub.orgs.schemas import OrganizationUpdate
 from invoicehub.users.service import DashboardContext, require_owner
-from invoicehub.web.dashboard.common import Ctx, FormCtx, db, render, runtime_of, see_other
+from invoicehub.web.dashboard.common import (
+    Ctx,
+    FormCtx,
+    db,
+    invalid_input,
+    render,
+    runtime_of,
+    see_other,
+)
 from invoicehub.web.dashboard.invoices import CURRENCIES
 
 router = APIRouter()
@@ -93,9 +101,7 @@ def save_settings(
                 }
             )
         except ValidationError as exc:
-            first = exc.errors()[0]
-            param = ".".join(str(p) for p in first.get("loc", ()))
-            raise ValidationFailed(f"{param}: {first.get('msg')}", param=param) from None
+            raise invalid_input(exc) from None
         orgs.update_organization(
             db(request),
             context.organization_id,

@@ -3,19 +3,22 @@ test event, enable or disable, delete. Owners only: endpoints receive the organi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
-from invoicehub.errors import AppError, ValidationFailed
+from invoicehub.errors import AppError
 from invoicehub.users.service import DashboardContext, require_owner
 from invoicehub.web.dashboard.common import (
     Ctx,
     FormCtx,
+    cookie_secure,
     db,
     error_page,
+    invalid_input,
     render,
     runtime_of,
     see_other,
@@ -106,9 +109,7 @@ def create_endpoint(
                 enabled_events=events or ["*"],
             )
         except ValidationError as exc:
-            first = exc.errors()[0]
-            param = ".".join(str(p) for p in first.get("loc", ()))
-            raise ValidationFailed(f"{param}: {first.get('msg')}", param=param) from None
+            raise invalid_input(exc) from None
         endpoint = webhooks.create_endpoint(
             db(request),
             context.organization_id,
@@ -125,7 +126,7 @@ def create_endpoint(
         path="/dashboard/webhooks",
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=cookie_secure(request),
     )
     return response
 
@@ -160,9 +161,8 @@ def endpoint_page(
     )
 
 
-def _act(request: Request, public_id: str, done: str, action: object) -> Response:
+def _act(request: Request, public_id: str, done: str, action: Callable[[], object]) -> Response:
     try:
-        assert callable(action)
         action()
     except AppError as error:
         return error_page(request, error)
