@@ -908,18 +908,18 @@ def fanout_probe(
     from invoicehub.models import Event, WebhookDelivery, WebhookEndpoint
 
     def add_event(session: Session, organization_id: int) -> Event:
-        return events_repository.add(
-            session,
-            Event(
-                public_id=new_public_id("evt"),
-                organization_id=organization_id,
-                type="invoice.created",
-                object_type="invoice",
-                object_id=invoice["id"],
-                data={"object": invoice},
-                created_at=clock.utcnow(),
-            ),
+        event = Event(
+            public_id=new_public_id("evt"),
+            organization_id=organization_id,
+            type="invoice.created",
+            object_type="invoice",
+            object_id=invoice["id"],
+            data={"object": invoice},
+            created_at=clock.utcnow(),
         )
+        session.add(event)
+        session.flush()
+        return event
 
     def orm(session: Session, organization_id: int) -> None:
         event = add_event(session, organization_id)
@@ -950,7 +950,20 @@ def fanout_probe(
             session.flush()
 
     def event_only(session: Session, organization_id: int) -> None:
-        add_event(session, organization_id)
+        events_repository.insert_events(
+            session,
+            [
+                {
+                    "public_id": new_public_id("evt"),
+                    "organization_id": organization_id,
+                    "type": "invoice.created",
+                    "object_type": "invoice",
+                    "object_id": invoice["id"],
+                    "data": {"object": invoice},
+                    "created_at": clock.utcnow(),
+                }
+            ],
+        )
 
     def shipped(session: Session, organization_id: int) -> None:
         record_event(

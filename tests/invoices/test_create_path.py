@@ -74,6 +74,33 @@ def test_an_open_create_past_due_is_overdue_at_once_but_its_draft_was_not(
     assert created["data"]["object"]["overdue"] is False
 
 
+@pytest.mark.parametrize("past_due", [False, True])
+def test_the_draft_payload_of_an_open_create_is_the_draft_rendered_from_scratch(
+    api: httpx.Client, runtime: Runtime, past_due: bool
+) -> None:
+    """invoice.created of an invoice created open patches the open rendering instead of
+    rendering twice; any field that finalizing changes must be patched too."""
+    dates = {}
+    if past_due:
+        dates = {
+            "issue_date": (clock.today() - dt.timedelta(days=3)).isoformat(),
+            "due_date": (clock.today() - dt.timedelta(days=1)).isoformat(),
+        }
+    answer = create(api, status="open", **dates)
+    with runtime.database.session(write=False) as session:
+        invoice = session.scalars(select(Invoice).where(Invoice.public_id == answer["id"])).one()
+        view = service.get_invoice(session, invoice.organization_id, answer["id"])
+        rendered = service.present(view)
+        assert rendered == answer
+        invoice.status = "draft"
+        invoice.finalized_at = None
+        invoice.version = 1
+        from_scratch = service.present(service.InvoiceView(invoice, view.lines))
+        session.rollback()
+    assert service.as_draft_payload(rendered) == from_scratch
+    assert from_scratch["overdue"] is False
+
+
 def test_draft_create_records_its_answer(api: httpx.Client) -> None:
     answer = create(api)
     (created,) = events_of(api, answer["id"])

@@ -1,15 +1,27 @@
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
+
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.orm import Session
 
 from invoicehub.models import Event
 
+_EVENTS = cast(Table, Event.__table__)
+# Built once: every state change runs it. One statement for any number of rows (SQLAlchemy's
+# "insertmanyvalues"). RETURNING gives no order on SQLite (asking SQLAlchemy for one makes it
+# send a statement per row), so the ids are matched to the rows by their public ids.
+_INSERT_EVENTS = insert(_EVENTS).returning(_EVENTS.c.public_id, _EVENTS.c.id)
 
-def add(session: Session, event: Event) -> Event:
-    session.add(event)
-    session.flush()
-    return event
+
+def insert_events(session: Session, rows: Sequence[Mapping[str, Any]]) -> list[int]:
+    """Writes the event rows without ORM objects (nobody reads them back in the change's
+    transaction) and returns their ids, in the order of ``rows``."""
+    ids: dict[str, int] = {
+        public_id: id_ for public_id, id_ in session.execute(_INSERT_EVENTS, list(rows))
+    }
+    return [ids[row["public_id"]] for row in rows]
 
 
 def get_internal_id(session: Session, organization_id: int, public_id: str) -> int | None:

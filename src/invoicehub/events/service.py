@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -24,22 +25,56 @@ def record_event(
     object_id: str,
     data: dict[str, Any],
     route_to_endpoint: str | None = None,
-) -> Event:
-    """Writes the event and, in the same transaction, its webhook deliveries (the outbox)."""
-    event = repository.add(
+) -> int:
+    """Writes the event and, in the same transaction, its webhook deliveries (the outbox).
+    Returns the event's internal id."""
+    return record_events(
         session,
-        Event(
-            public_id=new_public_id("evt"),
-            organization_id=organization_id,
-            type=type,
-            object_type=object_type,
-            object_id=object_id,
-            data=data,
-            created_at=clock.utcnow(),
-        ),
+        organization_id=organization_id,
+        object_type=object_type,
+        object_id=object_id,
+        events=[(type, data)],
+        route_to_endpoint=route_to_endpoint,
+    )[0]
+
+
+def record_events(
+    session: Session,
+    *,
+    organization_id: int,
+    object_type: str,
+    object_id: str,
+    events: Sequence[tuple[str, dict[str, Any]]],
+    route_to_endpoint: str | None = None,
+) -> list[int]:
+    """Writes several events about one object, as ``(type, data)`` in the order they
+    happened, and their webhook deliveries: one INSERT for the events, one look at the
+    endpoints and one INSERT for all the deliveries, whatever the count (an invoice created
+    open records invoice.created and invoice.finalized). Returns the events' ids in order."""
+    now = clock.utcnow()
+    ids = repository.insert_events(
+        session,
+        [
+            {
+                "public_id": new_public_id("evt"),
+                "organization_id": organization_id,
+                "type": type_,
+                "object_type": object_type,
+                "object_id": object_id,
+                "data": data,
+                "created_at": now,
+            }
+            for type_, data in events
+        ],
     )
-    webhooks.fan_out(session, event, route_to_endpoint=route_to_endpoint)
-    return event
+    webhooks.fan_out(
+        session,
+        organization_id,
+        [(event_id, type_) for event_id, (type_, _) in zip(ids, events, strict=True)],
+        at=now,
+        route_to_endpoint=route_to_endpoint,
+    )
+    return ids
 
 
 def present_event(event: Event) -> EventOut:

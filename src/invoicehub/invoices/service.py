@@ -10,14 +10,13 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import case, inspect
+from sqlalchemy import case
 from sqlalchemy.orm import Session
 
 from invoicehub.errors import Conflict, NotFound, ValidationFailed
-from invoicehub.events.service import record_event
+from invoicehub.events.service import record_events
 from invoicehub.invoices import repository, states
 from invoicehub.invoices.numbering import format_number, period_of
 from invoicehub.invoices.repository import InvoiceFilters
@@ -51,8 +50,6 @@ from invoicehub.webhooks import service as webhooks
 
 # How many generated numbers to skip past when callers took them by hand.
 _MAX_NUMBER_SKIPS = 1000
-
-_INVOICE_ATTRIBUTES = tuple(attr.key for attr in inspect(Invoice).column_attrs)
 
 
 @dataclass(slots=True)
@@ -275,9 +272,7 @@ def present(view: InvoiceView) -> dict[str, Any]:
     return rendered if rendered is not None else _render(view.invoice, view.lines)
 
 
-def _render(
-    invoice: Invoice | SimpleNamespace, lines: list[InvoiceLineItem] | None
-) -> dict[str, Any]:
+def _render(invoice: Invoice, lines: list[InvoiceLineItem] | None) -> dict[str, Any]:
     return invoice_to_schema(invoice, lines, today=clock.today()).model_dump(mode="json")
 
 
@@ -514,22 +509,30 @@ def create_invoice(
     )
     repository.insert_lines(session, invoice.id, lines)
     view = InvoiceView(invoice, lines)
-    # Both events come from the invoice in memory: invoice.created shows it as the draft it
-    # was born as, invoice.finalized as it is now, which is also the answer (rendered once).
+    # Both events come from the invoice in memory, rendered once: invoice.created shows it
+    # as the draft it was born as, invoice.finalized as it is now, which is also the answer.
     current = present(view)
-    drafted = _render(_as_draft(invoice), lines) if opening else current
-    _event(session, view, "invoice.created", rendered=drafted)
     if opening:
-        _event(session, view, "invoice.finalized", rendered=current)
+        _events(
+            session,
+            view,
+            [
+                ("invoice.created", {"object": as_draft_payload(current)}),
+                ("invoice.finalized", {"object": current}),
+            ],
+        )
+    else:
+        _events(session, view, [("invoice.created", {"object": current})])
     view.remember(current)
     return view
 
 
-def _as_draft(invoice: Invoice) -> SimpleNamespace:
-    """The invoice as it was before being finalized, for invoice.created's payload."""
-    fields = {key: getattr(invoice, key) for key in _INVOICE_ATTRIBUTES}
-    fields.update(status=InvoiceStatus.DRAFT.value, finalized_at=None, version=1)
-    return SimpleNamespace(**fields)
+def as_draft_payload(rendered: dict[str, Any]) -> dict[str, Any]:
+    """The native JSON of a just-finalized invoice as it was a moment before, as a draft (for
+    invoice.created of an invoice created open): finalizing changes only these fields, and a
+    draft is never overdue. tests/invoices/test_create_path.py checks it against a draft
+    rendered from scratch."""
+    return {**rendered, "status": InvoiceStatus.DRAFT.value, "finalized_at": None, "overdue": False}
 
 
 def update_invoice(
@@ -723,13 +726,17 @@ def _event(
     data: dict[str, Any] = {"object": rendered if rendered is not None else present(view)}
     if extra:
         data.update(extra)
-    record_event(
+    _events(session, view, [(type_, data)])
+
+
+def _events(session: Session, view: InvoiceView, events: list[tuple[str, dict[str, Any]]]) -> None:
+    """Records ``(type, data)`` events about the invoice, in order, with one fan-out."""
+    record_events(
         session,
         organization_id=view.invoice.organization_id,
-        type=type_,
         object_type="invoice",
         object_id=view.invoice.public_id,
-        data=data,
+        events=events,
         route_to_endpoint=view.invoice.webhook_endpoint_id,
     )
 
