@@ -8,7 +8,11 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from sqlalchemy import select
 
+from invoicehub.api.runtime import Runtime
+from invoicehub.config import Settings
+from invoicehub.models import Event, WebhookDelivery
 from tests.conftest import LiveServer, create_org
 from tests.webhooks.helpers import open_invoice, register
 
@@ -89,3 +93,34 @@ def test_no_endpoint_no_delivery_and_other_organizations_are_never_fanned_to(
         found = deliveries_by_type(stranger_api, invoice["id"])
     assert set(found) == {"invoice.created", "invoice.finalized"}
     assert all(rows == [] for rows in found.values())
+
+
+def test_delivery_rows_hold_the_events_time_as_every_other_timestamp_is_stored(
+    api: httpx.Client, settings: Settings, endpoints: dict[str, str]
+) -> None:
+    """The outbox rows are written below the ORM (driver SQL, the timestamp converted once);
+    read back through it they must be due at the event's own time, to the microsecond, and
+    compare with timestamps the ORM wrote (the worker's claim does that comparison)."""
+    invoice = open_invoice(api)
+    runtime = Runtime.build(settings)
+    try:
+        with runtime.database.session(write=False) as session:
+            rows = session.execute(
+                select(WebhookDelivery, Event)
+                .join(Event, Event.id == WebhookDelivery.event_id)
+                .where(Event.object_id == invoice["id"])
+            ).all()
+            assert len(rows) == 8
+            for delivery, event in rows:
+                assert delivery.next_attempt_at == event.created_at
+                assert delivery.created_at == delivery.updated_at == event.created_at
+                assert delivery.next_attempt_at.tzinfo is not None
+            due = session.scalars(
+                select(WebhookDelivery.id).where(
+                    WebhookDelivery.id.in_([d.id for d, _ in rows]),
+                    WebhookDelivery.next_attempt_at <= rows[0][1].created_at,
+                )
+            ).all()
+            assert len(due) == 8
+    finally:
+        runtime.database.dispose()
