@@ -17,7 +17,7 @@ harness sends ``--warmup`` requests, zeroes the counters, switches instrumentati
 it off and dumps: instructions / requests. With ``--endpoints N`` invoicehub's create is
 also counted in an organization with N webhook endpoints (the outbox cost, issue #4).
 
-    .venv/bin/python bench/instructions.py                         # both databases, ~15 min
+    .venv/bin/python bench/instructions.py                         # both databases, ~8 min
     .venv/bin/python bench/instructions.py --databases sqlite --calls create --endpoints 5
 
 Needs valgrind (Debian package ``valgrind``). Only 127.0.0.1 is contacted. Prints a
