@@ -110,6 +110,32 @@ def test_draft_create_records_its_answer(api: httpx.Client) -> None:
     assert answer["finalized_at"] is None
 
 
+def test_the_created_invoice_object_is_the_row_and_later_changes_to_it_are_saved(
+    org: OrgKeys, runtime: Runtime
+) -> None:
+    """The create inserts with Core and attaches an object built from its values; it must
+    equal the row as the database reads it back (defaults included), and a change made to
+    it in the same transaction (as the seed APIs do after creating) must be written."""
+    body = service.InvoiceCreate.model_validate(invoice_body(status="open"))
+    with runtime.database.session(write=True) as session:
+        view = service.create_invoice(session, org.internal_id, body)
+        made = view.invoice
+        assert made in session
+        made.notes = "changed after create"
+        session.commit()
+        public_id, snapshot = (
+            made.public_id,
+            {attr: getattr(made, attr) for attr in ("id", "number", "status", "version")},
+        )
+        kept = (made.metadata_, made.amount_paid_minor, made.amount_refunded_minor)
+    with runtime.database.session(write=False) as session:
+        row = session.scalars(select(Invoice).where(Invoice.public_id == public_id)).one()
+        assert row.notes == "changed after create"
+        assert {attr: getattr(row, attr) for attr in snapshot} == snapshot
+        assert (row.metadata_, row.amount_paid_minor, row.amount_refunded_minor) == kept
+        assert row.version == 2  # created open: the draft and its finalizing
+
+
 def test_a_taken_number_writes_nothing_and_uses_no_sequence_value(
     api: httpx.Client, org: OrgKeys, runtime: Runtime
 ) -> None:

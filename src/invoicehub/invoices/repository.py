@@ -4,7 +4,7 @@ conditional UPDATE … RETURNING whose WHERE clause states the transition's prec
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -37,20 +37,23 @@ _INVOICES = cast(Table, Invoice.__table__)
 _INSERT_LINES = core_insert(cast(Table, InvoiceLineItem.__table__))
 _LINE_KEYS = [attr.key for attr in _LINE_COLUMNS if attr.key != "id"]
 _SEQUENCES = cast(Table, InvoiceNumberSequence.__table__)
-# (attribute, column key) of every invoice column but the id, and the value a column takes
-# when a new invoice's values leave it out (its Python default, else NULL).
+# (attribute, column key) of every invoice column but the id, and how to get the value a
+# column takes when a new invoice's values leave it out: its Python default, else NULL.
 _INVOICE_FIELDS = [
     (attr.key, attr.columns[0].key) for attr in inspect(Invoice).column_attrs if attr.key != "id"
 ]
 
 
-def _column_default(attribute: str) -> Any:
+def _default_of(attribute: str) -> Callable[[], Any]:
     default = inspect(Invoice).column_attrs[attribute].columns[0].default
     if default is None:
-        return None
+        return lambda: None
     if default.is_callable:
-        return default.arg(None)
-    return default.arg
+        return lambda: default.arg(None)  # a fresh value each time (default=dict)
+    return lambda: default.arg
+
+
+_INVOICE_DEFAULTS = {attribute: _default_of(attribute) for attribute, _ in _INVOICE_FIELDS}
 
 
 def _per_dialect(build: Any) -> dict[str, Insert]:
@@ -214,7 +217,7 @@ def insert_invoice(session: Session, values: dict[str, Any]) -> Invoice | None:
     server default), so later changes to it are flushed as usual. A Core INSERT and
     ``make_transient_to_detached`` cost a third of the ORM's bulk INSERT … RETURNING."""
     fields = {
-        attribute: values[attribute] if attribute in values else _column_default(attribute)
+        attribute: values[attribute] if attribute in values else _INVOICE_DEFAULTS[attribute]()
         for attribute, _ in _INVOICE_FIELDS
     }
     new_id = session.execute(

@@ -721,9 +721,8 @@ def _event(
     type_: str,
     *,
     extra: dict[str, Any] | None = None,
-    rendered: dict[str, Any] | None = None,
 ) -> None:
-    data: dict[str, Any] = {"object": rendered if rendered is not None else present(view)}
+    data: dict[str, Any] = {"object": present(view)}
     if extra:
         data.update(extra)
     _events(session, view, [(type_, data)])
