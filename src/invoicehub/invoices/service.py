@@ -7,10 +7,10 @@ transaction), and raise ``AppError``s that name what is wrong.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import case
 from sqlalchemy.orm import Session
@@ -47,6 +47,8 @@ from invoicehub.kit.phones import PhoneError, to_e164
 from invoicehub.models import Invoice, InvoiceLineItem, Organization, Payment
 from invoicehub.orgs import repository as orgs_repository
 from invoicehub.webhooks import service as webhooks
+
+_T = TypeVar("_T")
 
 # How many generated numbers to skip past when callers took them by hand.
 _MAX_NUMBER_SKIPS = 1000
@@ -199,6 +201,41 @@ def _check_expiry(expires_at: dt.datetime | None, now: dt.datetime) -> None:
 # ---------------------------------------------------------------- numbering
 
 
+def _numbered(
+    session: Session,
+    organization: Organization,
+    requested: str | None,
+    on: dt.date,
+    claim: Callable[[str], _T | None],
+    *,
+    pattern: str | None = None,
+) -> _T:
+    """Offers ``claim`` the requested number, or else the organization's next sequence numbers
+    until it takes one; ``claim`` answers None for a number that is taken."""
+    if requested is not None:
+        claimed = claim(requested)
+        if claimed is None:  # taken, also by a concurrent request that committed first
+            raise Conflict(
+                f"invoice number {requested} is already used in this organization",
+                param="number",
+                code="invoice_number_taken",
+            )
+        return claimed
+    pattern = pattern or organization.invoice_number_pattern
+    period = period_of(pattern, on)
+    for _ in range(_MAX_NUMBER_SKIPS):
+        number = format_number(
+            pattern, on, repository.next_sequence_value(session, organization.id, period)
+        )
+        claimed = claim(number)
+        if claimed is not None:
+            return claimed
+    raise Conflict(
+        "could not find a free invoice number; check the number pattern",
+        code="invoice_number_exhausted",
+    )
+
+
 def _insert_numbered(
     session: Session,
     organization: Organization,
@@ -210,57 +247,28 @@ def _insert_numbered(
 ) -> Invoice:
     """Writes the invoice under the requested number or the next free one of the
     organization's sequence; the unique constraint, not a SELECT before, says it is free."""
-    if requested is not None:
-        invoice = repository.insert_invoice(session, {**values, "number": requested})
-        if invoice is None:  # taken, also by a concurrent request that committed first
-            raise Conflict(
-                f"invoice number {requested} is already used in this organization",
-                param="number",
-                code="invoice_number_taken",
-            )
-        return invoice
-    pattern = pattern or organization.invoice_number_pattern
-    period = period_of(pattern, on)
-    for _ in range(_MAX_NUMBER_SKIPS):
-        number = format_number(
-            pattern, on, repository.next_sequence_value(session, organization.id, period)
-        )
-        invoice = repository.insert_invoice(session, {**values, "number": number})
-        if invoice is not None:
-            return invoice
-    raise Conflict(
-        "could not find a free invoice number; check the number pattern",
-        code="invoice_number_exhausted",
+    return _numbered(
+        session,
+        organization,
+        requested,
+        on,
+        lambda number: repository.insert_invoice(session, {**values, "number": number}),
+        pattern=pattern,
     )
 
 
 def _assign_number(
-    session: Session,
-    organization: Organization,
-    requested: str | None,
-    on: dt.date,
-    *,
-    pattern: str | None = None,
+    session: Session, organization: Organization, requested: str | None, on: dt.date
 ) -> str:
-    if requested is not None:
-        if repository.number_exists(session, organization.id, requested):
-            raise Conflict(
-                f"invoice number {requested} is already used in this organization",
-                param="number",
-                code="invoice_number_taken",
-            )
-        return requested
-    pattern = pattern or organization.invoice_number_pattern
-    period = period_of(pattern, on)
-    for _ in range(_MAX_NUMBER_SKIPS):
-        number = format_number(
-            pattern, on, repository.next_sequence_value(session, organization.id, period)
-        )
-        if not repository.number_exists(session, organization.id, number):
-            return number
-    raise Conflict(
-        "could not find a free invoice number; check the number pattern",
-        code="invoice_number_exhausted",
+    """A free number for an existing invoice (a draft being renumbered)."""
+    return _numbered(
+        session,
+        organization,
+        requested,
+        on,
+        lambda number: (
+            None if repository.number_exists(session, organization.id, number) else number
+        ),
     )
 
 
