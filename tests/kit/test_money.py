@@ -98,6 +98,18 @@ def test_minor_to_wire_and_back_is_exact(code: str, minor: int) -> None:
     assert to_minor(from_minor(minor, cur), cur) == minor
 
 
+@given(code=codes, minor=minors)
+@example(code="USD", minor=1)
+@example(code="KWD", minor=5)
+@example(code="JPY", minor=7)
+def test_a_negative_amount_formats_as_its_decimal(code: str, minor: int) -> None:
+    """Refund and balance figures can go below zero; the sign goes before the whole part."""
+    cur = currency(code)
+    text = format_amount(-minor, cur)
+    assert Decimal(text) == from_minor(-minor, cur)
+    assert text == ("-" if minor else "") + format_amount(minor, cur)
+
+
 @given(code=codes, minor=minors, fewer=st.integers(0, 3), trailing_zeros=st.integers(0, 4))
 def test_amounts_written_with_fewer_or_zero_padded_decimals_convert_exactly(
     code: str, minor: int, fewer: int, trailing_zeros: int

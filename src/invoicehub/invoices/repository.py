@@ -3,6 +3,7 @@ conditional UPDATE … RETURNING whose WHERE clause states the transition's prec
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from typing import Any, cast
 from sqlalchemy import (
     ColumnElement,
     Insert,
+    Select,
     Table,
     and_,
     bindparam,
@@ -252,14 +254,30 @@ def replace_lines(session: Session, invoice_id: int, lines: Sequence[InvoiceLine
     session.flush()
 
 
-def get(session: Session, organization_id: int, public_id: str) -> Invoice | None:
-    # Always read the row as it is now: after a conditional UPDATE lost a race, the reason
-    # must come from the committed row, not the session's earlier copy of it.
-    return session.scalar(
-        select(Invoice)
-        .where(Invoice.organization_id == organization_id, Invoice.public_id == public_id)
-        .execution_options(populate_existing=True)
+# Always read the row as it is now: after a conditional UPDATE lost a race, the reason
+# must come from the committed row, not the session's earlier copy of it.
+_GET = (
+    select(Invoice)
+    .where(
+        Invoice.organization_id == bindparam("organization_id"),
+        Invoice.public_id == bindparam("public_id"),
     )
+    .execution_options(populate_existing=True)
+)
+_LINES_OF_ONE = (
+    select(InvoiceLineItem)
+    .where(InvoiceLineItem.invoice_id == bindparam("invoice_id"))
+    .order_by(InvoiceLineItem.position)
+)
+_LINES_OF_MANY = (
+    select(InvoiceLineItem)
+    .where(InvoiceLineItem.invoice_id.in_(bindparam("invoice_ids", expanding=True)))
+    .order_by(InvoiceLineItem.invoice_id, InvoiceLineItem.position)
+)
+
+
+def get(session: Session, organization_id: int, public_id: str) -> Invoice | None:
+    return session.scalar(_GET, {"organization_id": organization_id, "public_id": public_id})
 
 
 def public_id_of(session: Session, organization_id: int, invoice_id: int) -> str | None:
@@ -283,14 +301,34 @@ def lines_of(session: Session, invoice_ids: Iterable[int]) -> dict[int, list[Inv
     grouped: dict[int, list[InvoiceLineItem]] = {i: [] for i in ids}
     if not ids:
         return grouped
-    rows = session.scalars(
-        select(InvoiceLineItem)
-        .where(InvoiceLineItem.invoice_id.in_(ids))
-        .order_by(InvoiceLineItem.invoice_id, InvoiceLineItem.position)
-    )
+    if len(ids) == 1:  # get, and every action on one invoice: no expanding IN to render
+        rows = session.scalars(_LINES_OF_ONE, {"invoice_id": ids[0]})
+    else:
+        rows = session.scalars(_LINES_OF_MANY, {"invoice_ids": ids})
     for line in rows:
         grouped[line.invoice_id].append(line)
     return grouped
+
+
+_FILTER_FIELDS = tuple(f.name for f in dataclasses.fields(InvoiceFilters) if f.name != "today")
+
+
+def _unfiltered(filters: InvoiceFilters) -> bool:
+    return all(getattr(filters, name) in (None, ()) for name in _FILTER_FIELDS)
+
+
+def _plain_page(*, older_than_cursor: bool) -> Select[Invoice]:
+    """The page most lists ask for (no filter, newest first), built once; ``list_page``
+    explains its shape."""
+    ids = select(Invoice.id).where(Invoice.organization_id == bindparam("organization_id"))
+    if older_than_cursor:
+        ids = ids.where(Invoice.id < bindparam("before_id"))
+    page = ids.order_by(Invoice.id.desc()).limit(bindparam("limit")).subquery("page")
+    return select(Invoice).join(page, Invoice.id == page.c.id).order_by(Invoice.id.desc())
+
+
+_NEWEST_PAGE = _plain_page(older_than_cursor=False)
+_OLDER_PAGE = _plain_page(older_than_cursor=True)
 
 
 def list_page(
@@ -314,6 +352,10 @@ def list_page(
     A filter on a column outside that index can bring the primary-key walk back, so a first
     page with filters starts it at the organization's newest invoice: the bound changes no
     result (no invoice of the organization is newer) and skips the other tenants' newer rows."""
+    if after_id is None and not offset and _unfiltered(filters):
+        plain = _OLDER_PAGE if before_id is not None else _NEWEST_PAGE
+        params = {"organization_id": organization_id, "before_id": before_id, "limit": limit}
+        return list(session.scalars(plain, params).all())
     clauses = _filter_clauses(organization_id, filters)
     ids = select(Invoice.id).where(*clauses)
     if after_id is not None:

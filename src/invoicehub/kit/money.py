@@ -19,6 +19,7 @@ from babel.numbers import get_currency_precision, list_currencies
 MAX_MINOR = 10**15
 
 _HUNDRED = Decimal(100)
+_POWERS = tuple(10**exponent for exponent in range(10))
 
 
 class MoneyError(ValueError):
@@ -103,8 +104,14 @@ def from_minor(minor: int, cur: Currency) -> Decimal:
 
 
 def format_amount(minor: int, cur: Currency) -> str:
-    """The wire form: a plain decimal string with the currency's decimals ("6000.00")."""
-    return format(from_minor(minor, cur), "f")
+    """The wire form: a plain decimal string with the currency's decimals ("6000.00").
+
+    Integer arithmetic, not ``from_minor``: a list page formats eight amounts per invoice,
+    and a divmod is a fraction of a Decimal's scaleb + quantize + format."""
+    if cur.exponent == 0:
+        return str(minor)
+    whole, fraction = divmod(-minor if minor < 0 else minor, _POWERS[cur.exponent])
+    return f"{'-' if minor < 0 else ''}{whole}.{fraction:0{cur.exponent}d}"
 
 
 def line_amount_minor(quantity: Decimal, unit_price_minor: int) -> int:
