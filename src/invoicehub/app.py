@@ -18,6 +18,7 @@ from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from invoicehub import __version__
+from invoicehub.api.deps import document_security
 from invoicehub.api.middleware import RequestTransactionMiddleware
 from invoicehub.api.runtime import Runtime
 from invoicehub.compat import mount_compat_apis
@@ -35,6 +36,17 @@ from invoicehub.web.pay import router as pay_router
 from invoicehub.webhooks.endpoints import router as webhooks_router
 
 log = logging.getLogger(__name__)
+
+NATIVE_ROUTERS = (
+    invoices_router,
+    events_router,
+    organization_router,
+    webhooks_router,
+    payments_router,
+    stripe_router,
+    reports_router,
+    pay_router,
+)
 
 DESCRIPTION = """
 invoicehub's native API. Authenticate with `Authorization: Bearer sk_…` (or `X-API-Key: sk_…`).
@@ -70,14 +82,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.state.runtime = runtime
     app.add_middleware(RequestTransactionMiddleware, runtime=runtime)
     _install_error_handlers(app)
-    app.include_router(invoices_router)
-    app.include_router(events_router)
-    app.include_router(organization_router)
-    app.include_router(webhooks_router)
-    app.include_router(payments_router)
-    app.include_router(stripe_router)
-    app.include_router(reports_router)
-    app.include_router(pay_router)
+    for router in NATIVE_ROUTERS:
+        app.include_router(router)
     dashboard.install(app)
     app.mount(
         "/static",
@@ -99,6 +105,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
 
     # Last: the seed APIs, checked against every native route above.
     mount_compat_apis(app, runtime)
+    document_security(app, NATIVE_ROUTERS)
     return app
 
 
