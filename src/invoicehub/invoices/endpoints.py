@@ -80,7 +80,7 @@ def list_invoices(
     page: Annotated[int | None, Query(ge=1, le=100_000)] = None,
     per_page: Annotated[int | None, Query(ge=1, le=100)] = None,
     include: Annotated[str | None, Query(description="line_items")] = None,
-) -> InvoiceList:
+) -> JSONResponse:
     includes = {part.strip() for part in (include or "").split(",") if part.strip()}
     if includes - {"line_items"}:
         raise ValidationFailed(
@@ -89,7 +89,7 @@ def list_invoices(
     for low, high, name in ((created_from, created_to, "created_to"), (due_from, due_to, "due_to")):
         if low and high and high < low:
             raise ValidationFailed(f"{name} must not be before the start of the range", param=name)
-    return service.list_invoices(
+    listed = service.list_invoices(
         session,
         auth.organization_id,
         service.ListQuery(
@@ -109,6 +109,7 @@ def list_invoices(
             due_lte=due_to,
         ),
     )
+    return JSONResponse(listed)
 
 
 def _day_start(day: dt.date | None) -> dt.datetime | None:

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AwareDatetime, EmailStr, Field, StringConstraints, field_validator
 
 from invoicehub.invoices.states import InvoiceStatus
+from invoicehub.kit.money import Currency, currency, format_amount
 from invoicehub.kit.schemas import AmountIn, RequestModel, ResponseModel
 
 LineItemType = Literal["service", "product", "fee", "other"]
@@ -290,90 +291,100 @@ class InvoiceWithPayment(ResponseModel):
     payment: Payment
 
 
-def line_to_schema(line: Any, cur: Any) -> LineItem:
-    from invoicehub.kit.money import format_amount
-
-    return LineItem(
-        id=line.public_id,
-        description=line.description,
-        sku=line.sku,
-        type=line.type,
-        quantity=format(line.quantity.normalize(), "f"),
-        unit_price=format_amount(line.unit_price_minor, cur),
-        tax_rate=format(line.tax_rate.normalize(), "f"),
-        amount=format_amount(line.amount_minor, cur),
-        tax=format_amount(line.tax_minor, cur),
-    )
-
-
 def is_overdue(invoice: Any, today: dt.date) -> bool:
     """Open (or mid-payment) and past due, or marked overdue by a provider."""
     unpaid = invoice.status in (InvoiceStatus.OPEN, InvoiceStatus.PROCESSING)
     return unpaid and (invoice.due_date < today or invoice.overdue_at is not None)
 
 
-def invoice_to_schema(invoice: Any, lines: list[Any] | None, *, today: dt.date) -> Invoice:
-    """The native JSON of one invoice (``lines`` None leaves line_items out)."""
-    from invoicehub.kit.money import currency, format_amount
+def json_time(value: dt.datetime | None) -> str | None:
+    """A timestamp as the native JSON writes it: ISO 8601 in UTC with a ``Z``
+    (pydantic's form for a UTC datetime)."""
+    if value is None:
+        return None
+    if value.utcoffset():
+        value = value.astimezone(dt.UTC)
+    text = value.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
+
+def line_json(line: Any, cur: Currency) -> dict[str, Any]:
+    """One line item in the native JSON: the ``LineItem`` schema's fields, in its order."""
+    return {
+        "id": line.public_id,
+        "description": line.description,
+        "sku": line.sku,
+        "type": line.type,
+        "quantity": format(line.quantity.normalize(), "f"),
+        "unit_price": format_amount(line.unit_price_minor, cur),
+        "tax_rate": format(line.tax_rate.normalize(), "f"),
+        "amount": format_amount(line.amount_minor, cur),
+        "tax": format_amount(line.tax_minor, cur),
+    }
+
+
+def invoice_json(invoice: Any, lines: list[Any] | None, *, today: dt.date) -> dict[str, Any]:
+    """The native JSON of one invoice (``lines`` None leaves line_items out): the ``Invoice``
+    schema's fields in its order, built as plain values.
+
+    Built directly rather than through the pydantic model: a list page renders twenty of
+    them per request, and validating each into ``Invoice`` and dumping it again cost more
+    than reading the rows. The model stays the documented schema; a test validates this
+    output against it for every status and shape (tests/invoices/test_invoice_json.py)."""
     cur = currency(invoice.currency)
-
-    def money(minor: int) -> str:
-        return format_amount(minor, cur)
-
-    return Invoice(
-        id=invoice.public_id,
-        number=invoice.number,
-        status=InvoiceStatus(invoice.status),
-        overdue=is_overdue(invoice, today),
-        currency=invoice.currency,
-        customer=Customer(
-            name=invoice.customer_name,
-            email=invoice.customer_email,
-            phone=invoice.customer_phone,
-            telegram_user_id=int(invoice.customer_telegram_user_id)
-            if invoice.customer_telegram_user_id
-            else None,
-            locale=invoice.customer_locale,
-        ),
-        line_items=None if lines is None else [line_to_schema(line, cur) for line in lines],
-        subtotal=money(invoice.subtotal_minor),
-        discount=money(invoice.discount_minor),
-        shipping=money(invoice.shipping_minor),
-        tax=money(invoice.tax_minor),
-        total=money(invoice.total_minor),
-        amount_paid=money(invoice.amount_paid_minor),
-        amount_refunded=money(invoice.amount_refunded_minor),
-        amount_due=money(invoice.total_minor - invoice.amount_paid_minor),
-        issue_date=invoice.issue_date,
-        due_date=invoice.due_date,
-        expires_at=invoice.expires_at,
-        title=invoice.title,
-        description=invoice.description,
-        notes=invoice.notes,
-        payment_terms=invoice.payment_terms,
-        external_order_id=invoice.external_order_id,
-        metadata=dict(invoice.metadata_ or {}),
-        webhook_id=invoice.webhook_endpoint_id,
-        payment_url=invoice.payment_url,
-        qr_token=invoice.payment_link_token,
-        payment_link_expires_at=invoice.payment_link_expires_at,
-        paid_late=invoice.paid_late_at is not None,
-        last_payment_error=invoice.last_payment_error,
-        created_at=invoice.created_at,
-        updated_at=invoice.updated_at,
-        finalized_at=invoice.finalized_at,
-        viewed_at=invoice.viewed_at,
-        paid_at=invoice.paid_at,
-        cancelled_at=invoice.cancelled_at,
-        expired_at=invoice.expired_at,
-        refunded_at=invoice.refunded_at,
-    )
+    total = invoice.total_minor
+    paid = invoice.amount_paid_minor
+    telegram = invoice.customer_telegram_user_id
+    return {
+        "id": invoice.public_id,
+        "object": "invoice",
+        "number": invoice.number,
+        "status": InvoiceStatus(invoice.status).value,
+        "overdue": is_overdue(invoice, today),
+        "currency": invoice.currency,
+        "customer": {
+            "name": invoice.customer_name,
+            "email": invoice.customer_email,
+            "phone": invoice.customer_phone,
+            "telegram_user_id": int(telegram) if telegram else None,
+            "locale": invoice.customer_locale,
+        },
+        "line_items": None if lines is None else [line_json(line, cur) for line in lines],
+        "subtotal": format_amount(invoice.subtotal_minor, cur),
+        "discount": format_amount(invoice.discount_minor, cur),
+        "shipping": format_amount(invoice.shipping_minor, cur),
+        "tax": format_amount(invoice.tax_minor, cur),
+        "total": format_amount(total, cur),
+        "amount_paid": format_amount(paid, cur),
+        "amount_refunded": format_amount(invoice.amount_refunded_minor, cur),
+        "amount_due": format_amount(total - paid, cur),
+        "issue_date": invoice.issue_date.isoformat(),
+        "due_date": invoice.due_date.isoformat(),
+        "expires_at": json_time(invoice.expires_at),
+        "title": invoice.title,
+        "description": invoice.description,
+        "notes": invoice.notes,
+        "payment_terms": invoice.payment_terms,
+        "external_order_id": invoice.external_order_id,
+        "metadata": dict(invoice.metadata_ or {}),
+        "webhook_id": invoice.webhook_endpoint_id,
+        "payment_url": invoice.payment_url,
+        "qr_token": invoice.payment_link_token,
+        "payment_link_expires_at": json_time(invoice.payment_link_expires_at),
+        "paid_late": invoice.paid_late_at is not None,
+        "last_payment_error": invoice.last_payment_error,
+        "created_at": json_time(invoice.created_at),
+        "updated_at": json_time(invoice.updated_at),
+        "finalized_at": json_time(invoice.finalized_at),
+        "viewed_at": json_time(invoice.viewed_at),
+        "paid_at": json_time(invoice.paid_at),
+        "cancelled_at": json_time(invoice.cancelled_at),
+        "expired_at": json_time(invoice.expired_at),
+        "refunded_at": json_time(invoice.refunded_at),
+    }
 
 
 def payment_to_schema(payment: Any) -> Payment:
-    from invoicehub.kit.money import currency, format_amount
-
     return Payment(
         id=payment.public_id,
         kind=payment.kind,

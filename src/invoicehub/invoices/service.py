@@ -24,10 +24,9 @@ from invoicehub.invoices.schemas import (
     MONEY_FIELDS,
     CustomerIn,
     InvoiceCreate,
-    InvoiceList,
     InvoiceUpdate,
     LineItemIn,
-    invoice_to_schema,
+    invoice_json,
 )
 from invoicehub.invoices.states import InvoiceStatus
 from invoicehub.kit import clock
@@ -281,7 +280,7 @@ def present(view: InvoiceView) -> dict[str, Any]:
 
 
 def _render(invoice: Invoice, lines: list[InvoiceLineItem] | None) -> dict[str, Any]:
-    return invoice_to_schema(invoice, lines, today=clock.today()).model_dump(mode="json")
+    return invoice_json(invoice, lines, today=clock.today())
 
 
 def get_invoice(
@@ -407,28 +406,34 @@ def find_invoices(session: Session, organization_id: int, query: ListQuery) -> I
     return InvoicePage(rows, lines, has_more, per_page=query.limit, backwards=after_id is not None)
 
 
-def list_invoices(session: Session, organization_id: int, query: ListQuery) -> InvoiceList:
+def list_invoices(session: Session, organization_id: int, query: ListQuery) -> dict[str, Any]:
+    """A page in the native JSON (the ``InvoiceList`` schema)."""
     page = find_invoices(session, organization_id, query)
     today = clock.today()
     data = [
-        invoice_to_schema(r, page.lines.get(r.id) if query.include_lines else None, today=today)
+        invoice_json(r, page.lines.get(r.id) if query.include_lines else None, today=today)
         for r in page.rows
     ]
     if query.page is not None:
-        return InvoiceList(
-            data=data,
-            has_more=page.has_more,
-            next_starting_after=None,
-            page=query.page,
-            per_page=page.per_page,
-            total=page.total,
-        )
+        return {
+            "object": "list",
+            "data": data,
+            "has_more": page.has_more,
+            "next_starting_after": None,
+            "page": query.page,
+            "per_page": page.per_page,
+            "total": page.total,
+        }
     more = page.has_more or page.backwards
-    return InvoiceList(
-        data=data,
-        has_more=page.has_more,
-        next_starting_after=page.rows[-1].public_id if page.rows and more else None,
-    )
+    return {
+        "object": "list",
+        "data": data,
+        "has_more": page.has_more,
+        "next_starting_after": page.rows[-1].public_id if page.rows and more else None,
+        "page": None,
+        "per_page": None,
+        "total": None,
+    }
 
 
 def _cursor(
