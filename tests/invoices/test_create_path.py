@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -17,7 +18,7 @@ from invoicehub.api.runtime import Runtime
 from invoicehub.config import Settings
 from invoicehub.invoices import service
 from invoicehub.kit import clock
-from invoicehub.models import Event, Invoice
+from invoicehub.models import Event, Invoice, InvoiceLineItem
 from tests.conftest import LiveServer, OrgKeys, create_org, invoice_body
 
 
@@ -134,6 +135,67 @@ def test_the_created_invoice_object_is_the_row_and_later_changes_to_it_are_saved
         assert {attr: getattr(row, attr) for attr in snapshot} == snapshot
         assert (row.metadata_, row.amount_paid_minor, row.amount_refunded_minor) == kept
         assert row.version == 2  # created open: the draft and its finalizing
+
+
+def test_line_items_built_without_events_are_written_whole_by_create_and_by_update(
+    org: OrgKeys, runtime: Runtime
+) -> None:
+    """build_lines makes its objects with kit.db.unevented: the create writes them with a
+    Core INSERT, a draft's update adds them to the session as new. Both must store every
+    value the caller gave."""
+
+    def stored(invoice_id: int) -> list[tuple[Any, ...]]:
+        with runtime.database.session(write=False) as session:
+            rows = session.scalars(
+                select(InvoiceLineItem)
+                .where(InvoiceLineItem.invoice_id == invoice_id)
+                .order_by(InvoiceLineItem.position)
+            )
+            return [
+                (
+                    r.position,
+                    r.description,
+                    r.sku,
+                    r.type,
+                    r.quantity,
+                    r.unit_price_minor,
+                    r.tax_rate,
+                    r.amount_minor,
+                    r.tax_minor,
+                    r.public_id[:3],
+                )
+                for r in rows
+            ]
+
+    body = service.InvoiceCreate.model_validate(invoice_body(status="draft"))
+    with runtime.database.session(write=True) as session:
+        view = service.create_invoice(session, org.internal_id, body)
+        invoice_id, public_id = view.invoice.id, view.invoice.public_id
+        session.commit()
+    assert stored(invoice_id) == [
+        (0, "Website Development", None, "service", Decimal(1), 500000, 10, 500000, 50000, "li_"),
+        (1, "Hosting Setup", None, "fee", Decimal(1), 50000, 0, 50000, 0, "li_"),
+    ]
+    change = service.InvoiceUpdate.model_validate(
+        {
+            "line_items": [
+                {
+                    "description": "Audit",
+                    "sku": "AUD-1",
+                    "type": "fee",
+                    "quantity": "2.5",
+                    "unit_price": "10.01",
+                    "tax_rate": "12",
+                }
+            ]
+        }
+    )
+    with runtime.database.session(write=True) as session:
+        service.update_invoice(session, org.internal_id, public_id, change)
+        session.commit()
+    assert stored(invoice_id) == [
+        (0, "Audit", "AUD-1", "fee", Decimal("2.5"), 1001, 12, 2503, 300, "li_")
+    ]
 
 
 def test_a_taken_number_writes_nothing_and_uses_no_sequence_value(

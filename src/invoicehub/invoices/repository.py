@@ -31,6 +31,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from invoicehub.invoices.states import InvoiceStatus
+from invoicehub.kit.db import unevented
 from invoicehub.models import Invoice, InvoiceLineItem, InvoiceNumberSequence, Payment
 
 _LINE_COLUMNS = inspect(InvoiceLineItem).column_attrs
@@ -228,7 +229,8 @@ def insert_invoice(session: Session, values: dict[str, Any]) -> Invoice | None:
     ).scalar_one_or_none()
     if new_id is None:
         return None
-    invoice = Invoice(id=new_id, **fields)
+    fields["id"] = new_id
+    invoice = unevented(Invoice, fields)
     make_transient_to_detached(invoice)
     session.add(invoice)
     return invoice

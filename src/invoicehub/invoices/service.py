@@ -30,6 +30,7 @@ from invoicehub.invoices.schemas import (
 )
 from invoicehub.invoices.states import InvoiceStatus
 from invoicehub.kit import clock
+from invoicehub.kit.db import unevented
 from invoicehub.kit.ids import new_public_id
 from invoicehub.kit.money import (
     MAX_MINOR,
@@ -116,18 +117,21 @@ def build_lines(
                 code="invalid_amount",
             )
         lines.append(
-            InvoiceLineItem(
-                public_id=new_public_id("li"),
-                position=position,
-                description=item.description,
-                sku=item.sku,
-                type=item.type,
-                quantity=item.quantity,
-                unit_price_minor=unit_minor,
-                tax_rate=item.tax_rate,
-                amount_minor=amount,
-                tax_minor=tax,
-                created_at=now,
+            unevented(
+                InvoiceLineItem,
+                {
+                    "public_id": new_public_id("li"),
+                    "position": position,
+                    "description": item.description,
+                    "sku": item.sku,
+                    "type": item.type,
+                    "quantity": item.quantity,
+                    "unit_price_minor": unit_minor,
+                    "tax_rate": item.tax_rate,
+                    "amount_minor": amount,
+                    "tax_minor": tax,
+                    "created_at": now,
+                },
             )
         )
     return lines

@@ -14,8 +14,9 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import weakref
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, Engine, MetaData, String, TypeDecorator, create_engine, event
 from sqlalchemy.engine import URL, make_url
@@ -35,6 +36,23 @@ SQLITE_BEGIN = "invoicehub_sqlite_begin"
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+_M = TypeVar("_M", bound=Base)
+
+
+def unevented(entity: type[_M], values: Mapping[str, Any]) -> _M:
+    """An instance of ``entity`` holding ``values``, built the way the ORM builds one it
+    loads: straight into the instance's dict, without the constructor's attribute events
+    (a line item through its constructor costs ~11 µs here, this ~1 µs).
+
+    For objects that are only read (line items the create path wrote with a Core INSERT),
+    that are made persistent with ``make_transient_to_detached`` (which then takes every
+    value as the committed state), or that are added to a session as new, whose INSERT
+    reads the same dict. Keys must be mapped attribute names."""
+    instance: _M = entity.__mapper__.class_manager.new_instance()
+    instance.__dict__.update(values)
+    return instance
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
