@@ -82,15 +82,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.state.runtime = runtime
     app.add_middleware(RequestTransactionMiddleware, runtime=runtime)
     _install_error_handlers(app)
-    for router in NATIVE_ROUTERS:
-        app.include_router(router)
-    dashboard.install(app)
-    app.mount(
-        "/static",
-        StaticFiles(directory=str(Path(__file__).parent / "web" / "static")),
-        name="static",
-    )
 
+    # First: the router tries routes in order, and load balancers probe this one often
+    # (behind every router it matched ~75 routes per request).
     @app.get("/healthz", tags=["operations"], summary="Liveness and database check")
     def healthz() -> JSONResponse:
         try:
@@ -102,6 +96,15 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
                 {"status": "unavailable", "database": "unreachable"}, status_code=503
             )
         return JSONResponse({"status": "ok", "database": runtime.database.engine.dialect.name})
+
+    for router in NATIVE_ROUTERS:
+        app.include_router(router)
+    dashboard.install(app)
+    app.mount(
+        "/static",
+        StaticFiles(directory=str(Path(__file__).parent / "web" / "static")),
+        name="static",
+    )
 
     # Last: the seed APIs, checked against every native route above.
     mount_compat_apis(app, runtime)
