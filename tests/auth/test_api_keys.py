@@ -10,10 +10,11 @@ import httpx
 import pytest
 from sqlalchemy import select, text, update
 
+from invoicehub.auth import service as auth_service
 from invoicehub.config import Settings
 from invoicehub.kit import clock
 from invoicehub.kit.db import Database, create_db_engine
-from invoicehub.models import ApiKey
+from invoicehub.models import ApiKey, Organization
 from tests.conftest import LiveServer, OrgKeys, invoice_body
 
 
@@ -166,3 +167,31 @@ def test_revoking_one_key_leaves_the_others(
         anonymous.get("/v1/invoices", headers={"X-API-Key": org.secret_key})
     )
     assert anonymous.get("/v1/invoices", headers={"X-API-Key": second}).status_code == 200
+
+
+def test_the_key_lookup_keeps_its_organization_row_for_reading_settings(
+    db: Database, org: OrgKeys
+) -> None:
+    """The lookup reads the key and its organization in one Core query; services that only
+    read the organization's settings take that snapshot instead of querying again."""
+    with db.session(write=True) as session:
+        auth = auth_service.authenticate_secret(session, org.secret_key)
+        assert auth.organization_id == org.internal_id
+        assert auth.organization_public_id == org.org_id
+        snapshot = auth_service.caller_organization(session, org.internal_id)
+        assert snapshot is not None
+        assert auth_service.caller_organization(session, org.internal_id + 10_000) is None
+        columns = [attribute.key for attribute in Organization.__mapper__.column_attrs]
+        loaded = session.get(Organization, org.internal_id)
+        assert loaded is not None
+        assert loaded is not snapshot
+        assert snapshot not in session
+        assert {c: getattr(snapshot, c) for c in columns} == {
+            c: getattr(loaded, c) for c in columns
+        }
+        snapshot.name = "changed on the snapshot only"
+        session.commit()
+    with db.session(write=False) as session:
+        assert session.get(Organization, org.internal_id).name != "changed on the snapshot only"  # type: ignore[union-attr]
+    with db.session(write=False) as session:
+        assert auth_service.caller_organization(session, org.internal_id) is None

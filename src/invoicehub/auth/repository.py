@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Table, bindparam, inspect, select, update
 from sqlalchemy.orm import Session
 
 from invoicehub.models import ApiKey, Organization
@@ -14,20 +16,51 @@ def add(session: Session, key: ApiKey) -> ApiKey:
     return key
 
 
-# Every authenticated request runs this: built once, so a request pays for neither the
-# statement's construction nor its cache key (both memoized on the statement object).
+_KEYS = cast(Table, ApiKey.__table__)
+_ORGANIZATIONS = cast(Table, Organization.__table__)
+# The organization's columns under their attribute names, for an Organization snapshot.
+_ORGANIZATION_ATTRIBUTES = [
+    (attribute.key, attribute.columns[0]) for attribute in inspect(Organization).column_attrs
+]
+
+
+@dataclass(frozen=True, slots=True)
+class FoundKey:
+    id: int
+    public_key: str
+    secret_hash: str
+    organization: dict[str, Any]  # the organization's row, keyed by attribute name
+
+
+# Every authenticated request runs this: built once (construction and cache key are then
+# memoized on the statement), and Core rather than two ORM entities, which cost ~60 µs more
+# to load per request (docs/benchmarks.md, lead 11).
 _FIND_ACTIVE = (
-    select(ApiKey, Organization)
-    .join(Organization, Organization.id == ApiKey.organization_id)
-    .where(ApiKey.secret_hash == bindparam("secret_hash"), ApiKey.revoked_at.is_(None))
+    select(
+        _KEYS.c.id,
+        _KEYS.c.public_key,
+        _KEYS.c.secret_hash,
+        *[column.label(f"organization_{key}") for key, column in _ORGANIZATION_ATTRIBUTES],
+    )
+    .join(_ORGANIZATIONS, _ORGANIZATIONS.c.id == _KEYS.c.organization_id)
+    .where(_KEYS.c.secret_hash == bindparam("secret_hash"), _KEYS.c.revoked_at.is_(None))
 )
 
 
-def find_active_by_secret_hash(
-    session: Session, secret_hash: str
-) -> tuple[ApiKey, Organization] | None:
-    row = session.execute(_FIND_ACTIVE, {"secret_hash": secret_hash}).first()
-    return None if row is None else (row[0], row[1])
+def find_active_by_secret_hash(session: Session, secret_hash: str) -> FoundKey | None:
+    row = session.connection().execute(_FIND_ACTIVE, {"secret_hash": secret_hash}).first()
+    if row is None:
+        return None
+    key_id, public_key, found_hash, *organization = row
+    return FoundKey(
+        id=key_id,
+        public_key=public_key,
+        secret_hash=found_hash,
+        organization={
+            key: value
+            for (key, _), value in zip(_ORGANIZATION_ATTRIBUTES, organization, strict=True)
+        },
+    )
 
 
 def list_for_organization(session: Session, organization_id: int) -> list[ApiKey]:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from invoicehub.auth import repository
 from invoicehub.errors import Conflict, NotFound, Unauthenticated
 from invoicehub.kit import clock
+from invoicehub.kit.db import unevented
 from invoicehub.kit.ids import new_public_id, new_secret
 from invoicehub.models import ApiKey, Organization
 
@@ -36,7 +37,7 @@ class AuthContext:
     public_key: str
 
 
-# session.info key under which authenticated organizations are kept for the session.
+# session.info key under which the rows of authenticated organizations are kept.
 _KEPT = "invoicehub_authenticated_organizations"
 
 
@@ -71,21 +72,28 @@ def authenticate_secret(
         raise Unauthenticated("invalid API key: expected a secret key starting with sk_")
     expected_hash = hash_secret(secret)
     found = repository.find_active_by_secret_hash(session, expected_hash)
-    if found is None or not hmac.compare_digest(found[0].secret_hash, expected_hash):
+    if found is None or not hmac.compare_digest(found.secret_hash, expected_hash):
         raise Unauthenticated("invalid API key")
-    key, organization = found
-    if public_key is not None and not hmac.compare_digest(key.public_key, public_key):
+    if public_key is not None and not hmac.compare_digest(found.public_key, public_key):
         raise Unauthenticated("invalid API key: the public key does not belong to the secret key")
-    # The identity map holds objects weakly: keeping the organization referenced for the
-    # session's life lets a service that needs it (session.get) skip reading it again.
-    session.info.setdefault(_KEPT, {})[organization.id] = organization
+    organization = found.organization
+    session.info.setdefault(_KEPT, {})[organization["id"]] = organization
     return AuthContext(
-        organization_id=organization.id,
-        organization_public_id=organization.public_id,
-        organization_verified=organization.verified,
-        api_key_id=key.id,
-        public_key=key.public_key,
+        organization_id=organization["id"],
+        organization_public_id=organization["public_id"],
+        organization_verified=organization["verified"],
+        api_key_id=found.id,
+        public_key=found.public_key,
     )
+
+
+def caller_organization(session: Session, organization_id: int) -> Organization | None:
+    """The caller's organization as the key lookup read it in this transaction, for reading
+    its settings without another query: a detached snapshot, not attached to ``session``,
+    so a change made to it is saved nowhere (load it with orgs.repository to change it).
+    None when this session authenticated no key of that organization."""
+    row = session.info.get(_KEPT, {}).get(organization_id)
+    return None if row is None else unevented(Organization, row)
 
 
 def secret_from_headers(*, authorization: str | None, x_api_key: str | None) -> str | None:
