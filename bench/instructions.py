@@ -60,7 +60,7 @@ from bench_core import (  # bench/ is sys.path[0] when run as a script
 )
 
 START_LIMIT_S = 600  # a server under valgrind starts 20-50x slower
-CALLS = ("create", "get", "list")
+CALLS = ("create", "get", "list", "healthz")  # healthz: each server's floor (one SELECT 1)
 
 
 class CountedServer:
@@ -179,6 +179,8 @@ def request_for(what: str, invoice_id: str) -> tuple[dict[str, Any], int]:
         return {"method": "POST", "path": "/v1/invoices", "body": body}, 201
     if what == "get":
         return {"method": "GET", "path": f"/v1/invoices/{invoice_id}"}, 200
+    if what == "healthz":
+        return {"method": "GET", "path": "/healthz"}, 200
     return {"method": "GET", "path": "/v1/invoices?limit=20"}, 200
 
 
