@@ -108,8 +108,7 @@ def serve(
     ] = True,
 ) -> None:
     """Run the HTTP server (applies pending migrations first)."""
-    import uvicorn
-
+    from invoicehub.api import serving
     from invoicehub.migrations import upgrade_to_head
 
     settings = load_settings()
@@ -118,15 +117,7 @@ def serve(
             upgrade_to_head(settings.database_url)
         except (ValueError, SQLAlchemyError) as exc:
             fail(f"cannot prepare the database: {_first_line(exc)}")
-    uvicorn.run(
-        "invoicehub.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=settings.log_level,
-        proxy_headers=True,
-    )
+    serving.run(host=host, port=port, workers=workers, log_level=settings.log_level)
 
 
 @org_app.command("create")
