@@ -35,6 +35,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import os
 import queue
 import secrets
 import sqlite3
@@ -611,6 +612,11 @@ async def read_body(receive: Receive) -> bytes:
             return bytes(chunks)
 
 
+def app_from_environment() -> BaselineApp:
+    """The app for each of several worker processes (uvicorn needs an import string then)."""
+    return BaselineApp(os.environ["BASELINE_DATABASE_URL"])
+
+
 def main() -> None:
     import uvicorn
 
@@ -618,8 +624,27 @@ def main() -> None:
     parser.add_argument("--database-url", required=True)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--log-level", default="warning")
+    parser.add_argument("--workers", type=int, default=1, help="as invoicehub serve --workers")
     args = parser.parse_args()
-    # Same server settings as `invoicehub serve`: uvicorn.run, one worker, proxy headers.
+    # Same server settings as `invoicehub serve`: uvicorn.run, proxy headers, N workers.
+    if args.workers > 1:
+        # As `invoicehub serve --workers N` does it, TCP_NODELAY fix included.
+        from uvicorn.supervisors import Multiprocess
+
+        from invoicehub.api.serving import tcp_listener
+
+        os.environ["BASELINE_DATABASE_URL"] = args.database_url
+        config = uvicorn.Config(
+            "baseline_app:app_from_environment",
+            factory=True,
+            host="127.0.0.1",
+            port=args.port,
+            workers=args.workers,
+            log_level=args.log_level,
+            proxy_headers=True,
+        )
+        Multiprocess(config, sockets=[tcp_listener(config)]).run()
+        return
     uvicorn.run(
         BaselineApp(args.database_url),
         host="127.0.0.1",

@@ -121,6 +121,7 @@ class Options:
     keep: bool
     quick: bool
     serve_worker: bool
+    workers: int
     noise_threshold: float
     noise_retries: int
     quiet_wait: float
@@ -190,6 +191,13 @@ def parse_args(argv: list[str] | None = None) -> Options:
         "and first pages are measured again [200000; quick 5000; 0 skips]",
     )
     p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes for each server (invoicehub serve --workers N; the baseline "
+        "the same); CPU figures then sum the process tree",
+    )
+    p.add_argument(
         "--no-serve-worker",
         action="store_true",
         help="start invoicehub with INVOICEHUB_RUN_WORKER_IN_SERVE=false (default: as shipped)",
@@ -223,6 +231,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
         keep=a.keep,
         quick=a.quick,
         serve_worker=not a.no_serve_worker,
+        workers=a.workers,
         noise_threshold=a.noise_threshold,
         noise_retries=a.noise_retries,
         quiet_wait=a.quiet_wait,
@@ -593,7 +602,24 @@ class Server:
 
     def cpu_seconds(self) -> float:
         assert self.process is not None
-        return proc_cpu_ticks(self.process.pid) / CLK_TCK
+        return tree_cpu_ticks(self.process.pid) / CLK_TCK
+
+
+def tree_cpu_ticks(pid: int) -> int:
+    """CPU of a process and its live descendants (uvicorn's worker processes)."""
+    total = proc_cpu_ticks(pid)
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return total
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as fh:
+                children = [int(c) for c in fh.read().split()]
+        except OSError:
+            continue
+        total += sum(tree_cpu_ticks(child) for child in children)
+    return total
 
 
 def proc_cpu_ticks(pid: int) -> int:
@@ -879,13 +905,13 @@ def run_database(
         }
         ih_server = Server(
             "invoicehub",
-            [INVOICEHUB, "serve", "--host", HOST],
+            [INVOICEHUB, "serve", "--host", HOST, "--workers", str(opts.workers)],
             bench_env(url, serve_worker=opts.serve_worker),
             run_dir / f"{kind}-invoicehub-server.log",
         )
         bl_server = Server(
             "baseline",
-            [PYTHON, BASELINE, "--database-url", url],
+            [PYTHON, BASELINE, "--database-url", url, "--workers", str(opts.workers)],
             bench_env(url),
             run_dir / f"{kind}-baseline-server.log",
         )
@@ -1412,7 +1438,8 @@ def render(results: dict[str, Any]) -> str:
         f"Command: `{results['command']}`",
         "",
         f"Code: {machine['git']}; invoicehub's in-process worker "
-        f"{'on (as shipped)' if opts['serve_worker'] else 'off (INVOICEHUB_RUN_WORKER_IN_SERVE=false)'}.",
+        f"{'on (as shipped)' if opts['serve_worker'] else 'off (INVOICEHUB_RUN_WORKER_IN_SERVE=false)'}; "
+        f"{opts.get('workers', 1)} server process(es) each.",
         "",
         f"Machine: {machine['nproc']} cores (`nproc`), {machine['cpu']}, {machine['memory_gib']} GiB, "
         f"Linux {machine['kernel']}; Python {machine['python']}; SQLite {machine['sqlite']}"
