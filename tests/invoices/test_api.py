@@ -323,6 +323,23 @@ def test_list_filters(api: httpx.Client) -> None:
     assert api.get("/v1/invoices", params={"limit": 1}).json()["data"][0]["line_items"] is None
 
 
+def test_a_bad_list_parameter_is_a_422_naming_it(api: httpx.Client) -> None:
+    """The list reads its query string as one model (InvoiceListQuery); each refusal still
+    names the parameter."""
+    for params, name in [
+        ({"limit": 0}, "limit"),
+        ({"limit": 101}, "limit"),
+        ({"per_page": "many"}, "per_page"),
+        ({"created_from": "yesterday"}, "created_from"),
+        ({"starting_after": "x" * 41}, "starting_after"),
+        ({"due_from": "2026-02-01", "due_to": "2026-01-01"}, "due_to"),
+        ({"include": "payments"}, "include"),
+    ]:
+        answer = api.get("/v1/invoices", params=params)
+        assert answer.status_code == 422, (params, answer.text)
+        assert answer.json()["error"]["param"] == name, (params, answer.text)
+
+
 def test_overdue_is_derived_and_filterable(api: httpx.Client) -> None:
     late = create(api, issue_date="2020-01-01", due_date="2020-01-31", status="open")
     create(api, status="open")

@@ -16,6 +16,7 @@ from invoicehub.invoices.schemas import (
     Invoice,
     InvoiceCreate,
     InvoiceList,
+    InvoiceListQuery,
     InvoiceUpdate,
     Payment,
     PaymentCreate,
@@ -52,61 +53,39 @@ def create_invoice(
 
 @router.get("", response_model=InvoiceList, responses=ERRORS, summary="List invoices, newest first")
 def list_invoices(
-    auth: Auth,
-    session: DbSession,
-    status: Annotated[list[str] | None, Query(description="Repeatable; also 'overdue'.")] = None,
-    customer_email: Annotated[
-        str | None, Query(max_length=320, description="Partial match.")
-    ] = None,
-    external_order_id: Annotated[str | None, Query(max_length=255)] = None,
-    q: Annotated[
-        str | None, Query(max_length=100, description="Search number, description, order id.")
-    ] = None,
-    created_from: Annotated[
-        dt.date | None, Query(description="Created on or after (UTC date).")
-    ] = None,
-    created_to: Annotated[
-        dt.date | None, Query(description="Created on or before (UTC date).")
-    ] = None,
-    due_from: Annotated[dt.date | None, Query()] = None,
-    due_to: Annotated[dt.date | None, Query()] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 10,
-    starting_after: Annotated[
-        str | None, Query(max_length=40, description="Cursor: an invoice id.")
-    ] = None,
-    ending_before: Annotated[
-        str | None, Query(max_length=40, description="Cursor: an invoice id.")
-    ] = None,
-    page: Annotated[int | None, Query(ge=1, le=100_000)] = None,
-    per_page: Annotated[int | None, Query(ge=1, le=100)] = None,
-    include: Annotated[str | None, Query(description="line_items")] = None,
+    auth: Auth, session: DbSession, query: Annotated[InvoiceListQuery, Query()]
 ) -> JSONResponse:
-    includes = {part.strip() for part in (include or "").split(",") if part.strip()}
+    includes = {part.strip() for part in (query.include or "").split(",") if part.strip()}
     if includes - {"line_items"}:
         raise ValidationFailed(
             f"include accepts line_items; got {', '.join(sorted(includes))}", param="include"
         )
-    for low, high, name in ((created_from, created_to, "created_to"), (due_from, due_to, "due_to")):
+    for low, high, name in (
+        (query.created_from, query.created_to, "created_to"),
+        (query.due_from, query.due_to, "due_to"),
+    ):
         if low and high and high < low:
             raise ValidationFailed(f"{name} must not be before the start of the range", param=name)
     listed = service.list_invoices(
         session,
         auth.organization_id,
         service.ListQuery(
-            limit=limit,
-            starting_after=starting_after,
-            ending_before=ending_before,
-            page=page,
-            per_page=per_page,
+            limit=query.limit,
+            starting_after=query.starting_after,
+            ending_before=query.ending_before,
+            page=query.page,
+            per_page=query.per_page,
             include_lines="line_items" in includes,
-            statuses=tuple(status or ()),
-            customer_email=customer_email,
-            external_order_id=external_order_id,
-            text=q,
-            created_gte=_day_start(created_from),
-            created_lt=_day_start(created_to + dt.timedelta(days=1)) if created_to else None,
-            due_gte=due_from,
-            due_lte=due_to,
+            statuses=tuple(query.status or ()),
+            customer_email=query.customer_email,
+            external_order_id=query.external_order_id,
+            text=query.q,
+            created_gte=_day_start(query.created_from),
+            created_lt=_day_start(query.created_to + dt.timedelta(days=1))
+            if query.created_to
+            else None,
+            due_gte=query.due_from,
+            due_lte=query.due_to,
         ),
     )
     return JSONResponse(listed)

@@ -7,7 +7,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, EmailStr, Field, StringConstraints, field_validator
+from pydantic import AwareDatetime, BaseModel, EmailStr, Field, StringConstraints, field_validator
 
 from invoicehub.invoices.states import InvoiceStatus
 from invoicehub.kit.money import Currency, currency, format_amount
@@ -131,6 +131,34 @@ class InvoiceCreate(RequestModel):
     status: Literal["draft", "open"] = Field(
         default="draft", description="Create as a draft, or finalize at once (open)."
     )
+
+
+class InvoiceListQuery(BaseModel):
+    """The list's query string, read by FastAPI as one model: FastAPI re-inspects each
+    separately declared query parameter's annotation on every request (13 here)."""
+
+    status: list[str] | None = Field(default=None, description="Repeatable; also 'overdue'.")
+    customer_email: str | None = Field(default=None, max_length=320, description="Partial match.")
+    external_order_id: str | None = Field(default=None, max_length=255)
+    q: str | None = Field(
+        default=None, max_length=100, description="Search number, description, order id."
+    )
+    created_from: dt.date | None = Field(
+        default=None, description="Created on or after (UTC date)."
+    )
+    created_to: dt.date | None = Field(default=None, description="Created on or before (UTC date).")
+    due_from: dt.date | None = None
+    due_to: dt.date | None = None
+    limit: int = Field(default=10, ge=1, le=100)
+    starting_after: str | None = Field(
+        default=None, max_length=40, description="Cursor: an invoice id."
+    )
+    ending_before: str | None = Field(
+        default=None, max_length=40, description="Cursor: an invoice id."
+    )
+    page: int | None = Field(default=None, ge=1, le=100_000)
+    per_page: int | None = Field(default=None, ge=1, le=100)
+    include: str | None = Field(default=None, description="line_items")
 
 
 class InvoiceUpdate(RequestModel):
