@@ -531,6 +531,30 @@ def cli(url: str, *args: str) -> str:
     return done.stdout
 
 
+def wait_until_healthy(
+    name: str,
+    process: subprocess.Popen[bytes],
+    port: int,
+    log_path: Path,
+    *,
+    limit_s: float,
+    poll_s: float = 0.2,
+) -> None:
+    """Until a just-started server answers GET /healthz with 200; it exiting or taking
+    longer than ``limit_s`` is an error that names its log."""
+    deadline = time.monotonic() + limit_s
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited at start; see {log_path}")
+        with contextlib.suppress(OSError, http.client.HTTPException, ValueError):
+            status, _ = call(port, "GET", "/healthz")
+            if status == 200:
+                return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{name} did not answer /healthz in {limit_s:g} s; see {log_path}")
+        time.sleep(poll_s)
+
+
 @dataclass
 class Server:
     """A server process on 127.0.0.1 (``argv`` plus ``--port P``), restarted if it dies."""
@@ -556,17 +580,7 @@ class Server:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        deadline = time.monotonic() + 60
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited at start; see {self.log_path}")
-            with contextlib.suppress(OSError, http.client.HTTPException, ValueError):
-                status, _ = call(self.port, "GET", "/healthz")
-                if status == 200:
-                    return
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{self.name} did not answer /healthz in 60 s")
-            time.sleep(0.2)
+        wait_until_healthy(self.name, self.process, self.port, self.log_path, limit_s=60)
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None

@@ -27,8 +27,6 @@ markdown table; raw figures go to bench/results/instructions-<UTC stamp>/results
 from __future__ import annotations
 
 import argparse
-import contextlib
-import http.client
 import json
 import os
 import re
@@ -57,6 +55,7 @@ from bench_core import (  # bench/ is sys.path[0] when run as a script
     fresh_database,
     log,
     parse_args,
+    wait_until_healthy,
 )
 
 START_LIMIT_S = 600  # a server under valgrind starts 20-50x slower
@@ -95,17 +94,10 @@ class CountedServer:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        deadline = time.monotonic() + START_LIMIT_S
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited at start; see {self.log_path}")
-            with contextlib.suppress(OSError, http.client.HTTPException, ValueError):
-                status, _ = call(self.port, "GET", "/healthz")
-                if status == 200:
-                    return self
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{self.name} did not start in {START_LIMIT_S} s")
-            time.sleep(1)
+        wait_until_healthy(
+            self.name, self.process, self.port, self.log_path, limit_s=START_LIMIT_S, poll_s=1
+        )
+        return self
 
     def __exit__(self, *_: object) -> None:
         if self.process is None or self.process.poll() is not None:

@@ -423,25 +423,18 @@ def list_invoices(session: Session, organization_id: int, query: ListQuery) -> d
         invoice_json(r, page.lines.get(r.id) if query.include_lines else None, today=today)
         for r in page.rows
     ]
-    if query.page is not None:
-        return {
-            "object": "list",
-            "data": data,
-            "has_more": page.has_more,
-            "next_starting_after": None,
-            "page": query.page,
-            "per_page": page.per_page,
-            "total": page.total,
-        }
+    numbered = query.page is not None  # page/per_page paging; else cursor paging
     more = page.has_more or page.backwards
     return {
         "object": "list",
         "data": data,
         "has_more": page.has_more,
-        "next_starting_after": page.rows[-1].public_id if page.rows and more else None,
-        "page": None,
-        "per_page": None,
-        "total": None,
+        "next_starting_after": page.rows[-1].public_id
+        if page.rows and more and not numbered
+        else None,
+        "page": query.page,
+        "per_page": page.per_page if numbered else None,
+        "total": page.total,
     }
 
 
