@@ -18,7 +18,7 @@ from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from invoicehub import __version__
-from invoicehub.api.deps import document_security
+from invoicehub.api.deps import document_security, settle_deferred_caller
 from invoicehub.api.middleware import RequestTransactionMiddleware
 from invoicehub.api.runtime import Runtime
 from invoicehub.compat import mount_compat_apis
@@ -124,9 +124,21 @@ def validation_param(loc: tuple[Any, ...]) -> str | None:
     return ".".join(parts) or None
 
 
+async def _caller_refusal(request: Request) -> Response | None:
+    """A native route's key is looked up in the endpoint's thread (api.one_hop); when the
+    request is refused before that, the key is looked up now, and its refusal wins."""
+    try:
+        await settle_deferred_caller(request)
+    except AppError as exc:
+        return _error_response(exc.status_code, exc.to_dict(), exc.headers)
+    return None
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def app_error(request: Request, exc: AppError) -> Response:
+        if (caller_refused := await _caller_refusal(request)) is not None:
+            return caller_refused
         if is_dashboard(request):  # a page, rendered off the event loop (it reads the database)
             return await anyio.to_thread.run_sync(error_page, request, exc)
         return _error_response(exc.status_code, exc.to_dict(), exc.headers)
@@ -137,6 +149,8 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        if (caller_refused := await _caller_refusal(request)) is not None:
+            return caller_refused
         errors = exc.errors()
         details = []
         for error in errors:

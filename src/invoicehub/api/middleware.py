@@ -42,12 +42,18 @@ IDEMPOTENT_PREFIXES = ("/v1/",)
 
 
 class SessionHolder:
-    """Opens the session on first use, so requests that never touch the database pay nothing."""
+    """The request's transaction. Opens the session on first use, so requests that never
+    touch the database pay nothing, and remembers how it ended when the endpoint's own
+    thread finished it (``finish``: see api.one_hop)."""
 
     def __init__(self, database: Database, *, write: bool) -> None:
         self._database = database
         self.write = write
         self._session: Session | None = None
+        # The Idempotency-Key claim whose answer is stored with this transaction's changes.
+        self.claim: idempotency.Claim | None = None
+        self.finished = False
+        self.failure: AppError | None = None
 
     @property
     def session(self) -> Session:
@@ -78,6 +84,39 @@ class SessionHolder:
         if self._session is not None:
             self._session.close()
             self._session = None
+
+    def finish(self, status: int, body: bytes, content_type: str | None) -> AppError | None:
+        """Commits a successful answer (storing it for the idempotency claim, if any) and
+        closes the session; blocks, so it runs in a worker thread. Returns the failure to
+        answer instead when the commit is refused, and remembers it (``failure``)."""
+        try:
+            self.failure = self._commit(status, body, content_type)
+        finally:
+            self.close()
+            self.finished = True
+        return self.failure
+
+    def _commit(self, status: int, body: bytes, content_type: str | None) -> AppError | None:
+        try:
+            if self.claim is not None and not idempotency.complete_claim(
+                self.session, self.claim, status_code=status, body=body, content_type=content_type
+            ):
+                self.rollback()
+                return _LostClaim(
+                    "this request's Idempotency-Key was taken over by a retry; nothing was saved"
+                )
+            self.commit()
+        except IntegrityError:
+            log.exception("commit refused by a constraint")
+            self.rollback()
+            return _CommitConflict(
+                "the change conflicts with another one that was saved first; nothing was saved"
+            )
+        except DBAPIError:
+            log.exception("commit failed")
+            self.rollback()
+            return _CommitFailed("the database could not save the change; nothing was saved, retry")
+        return None
 
 
 class _Captured:
@@ -212,6 +251,7 @@ class RequestTransactionMiddleware:
                 )
                 return
             claim = outcome
+            holder.claim = claim
 
         captured = _Captured()
         try:
@@ -223,9 +263,18 @@ class RequestTransactionMiddleware:
             raise
 
         status = captured.status
-        if status < 400:
-            failure = await anyio.to_thread.run_sync(
-                self._finish, holder, claim, captured, limiter=self._finishing()
+        if holder.finished or status < 400:
+            # Most routes finished the transaction in the endpoint's own thread already.
+            failure = (
+                holder.failure
+                if holder.finished
+                else await anyio.to_thread.run_sync(
+                    holder.finish,
+                    status,
+                    bytes(captured.body),
+                    captured.header(b"content-type"),
+                    limiter=self._finishing(),
+                )
             )
             if failure is not None:
                 if claim is not None:
@@ -285,43 +334,6 @@ class RequestTransactionMiddleware:
         with self.runtime.database.session(write=True) as session:
             idempotency.release_claim(session, claim)
             session.commit()
-
-    def _finish(
-        self, holder: SessionHolder, claim: idempotency.Claim | None, captured: _Captured
-    ) -> AppError | None:
-        """Commits (or rolls back) and closes the session: one thread hop for both."""
-        try:
-            return self._commit(holder, claim, captured)
-        finally:
-            holder.close()
-
-    def _commit(
-        self, holder: SessionHolder, claim: idempotency.Claim | None, captured: _Captured
-    ) -> AppError | None:
-        try:
-            if claim is not None and not idempotency.complete_claim(
-                holder.session,
-                claim,
-                status_code=captured.status,
-                body=bytes(captured.body),
-                content_type=captured.header(b"content-type"),
-            ):
-                holder.rollback()
-                return _LostClaim(
-                    "this request's Idempotency-Key was taken over by a retry; nothing was saved"
-                )
-            holder.commit()
-        except IntegrityError:
-            log.exception("commit refused by a constraint")
-            holder.rollback()
-            return _CommitConflict(
-                "the change conflicts with another one that was saved first; nothing was saved"
-            )
-        except DBAPIError:
-            log.exception("commit failed")
-            holder.rollback()
-            return _CommitFailed("the database could not save the change; nothing was saved, retry")
-        return None
 
 
 def _end(holder: SessionHolder) -> None:

@@ -5,10 +5,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from invoicehub.api.deps import Auth, DbSession
+from invoicehub.api.one_hop import OneHopRoute
 from invoicehub.events import service
 from invoicehub.events.schemas import EventList
 
-router = APIRouter(prefix="/v1/events", tags=["events"])
+router = APIRouter(prefix="/v1/events", tags=["events"], route_class=OneHopRoute)
 
 
 @router.get("", response_model=EventList, summary="List events")

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Body, Query
 from fastapi.responses import JSONResponse, Response
 
 from invoicehub.api.deps import Auth, DbSession, RuntimeDep
+from invoicehub.api.one_hop import OneHopRoute
 from invoicehub.errors import ValidationFailed
 from invoicehub.invoices import service
 from invoicehub.invoices.schemas import (
@@ -28,7 +29,7 @@ from invoicehub.payments import service as payments
 from invoicehub.web.i18n import Translator, choose_language
 from invoicehub.web.invoice_document import invoice_pdf as render_pdf
 
-router = APIRouter(prefix="/v1/invoices", tags=["invoices"])
+router = APIRouter(prefix="/v1/invoices", tags=["invoices"], route_class=OneHopRoute)
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing or invalid API key"},

@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from invoicehub.api.deps import Auth, DbSession, RuntimeDep
+from invoicehub.api.one_hop import OneHopRoute
 from invoicehub.orgs import service
 from invoicehub.orgs.schemas import Organization, OrganizationUpdate, organization_to_schema
 
-router = APIRouter(prefix="/v1/organization", tags=["organization"])
+router = APIRouter(prefix="/v1/organization", tags=["organization"], route_class=OneHopRoute)
 
 
 @router.get("", response_model=Organization, summary="Your organization")

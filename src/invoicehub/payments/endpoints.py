@@ -9,6 +9,7 @@ from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse
 
 from invoicehub.api.deps import Auth, DbSession, RuntimeDep
+from invoicehub.api.one_hop import OneHopRoute
 from invoicehub.errors import AppError, ServiceUnavailable
 from invoicehub.invoices.endpoints import ERRORS
 from invoicehub.invoices.schemas import Invoice
@@ -18,7 +19,7 @@ from invoicehub.payments import service
 from invoicehub.payments.schemas import PaymentLink, PaymentLinkCreate, SimulatePayment
 from invoicehub.payments.stripe_gateway import SignatureInvalid, verify_signature
 
-router = APIRouter(prefix="/v1/invoices", tags=["payments"])
+router = APIRouter(prefix="/v1/invoices", tags=["payments"], route_class=OneHopRoute)
 
 
 @router.post(

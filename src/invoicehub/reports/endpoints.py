@@ -13,6 +13,7 @@ from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse, Response
 
 from invoicehub.api.deps import Auth, DbSession
+from invoicehub.api.one_hop import OneHopRoute
 from invoicehub.errors import ValidationFailed
 from invoicehub.reports import service
 from invoicehub.reports.schemas import (
@@ -24,7 +25,7 @@ from invoicehub.reports.schemas import (
     RevenueReport,
 )
 
-router = APIRouter(prefix="/v1/reports", tags=["reports"])
+router = APIRouter(prefix="/v1/reports", tags=["reports"], route_class=OneHopRoute)
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing or invalid API key"},

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from invoicehub.api.deps import Auth, DbSession, RuntimeDep
+from invoicehub.api.one_hop import OneHopRoute
 from invoicehub.webhooks import service
 from invoicehub.webhooks.schemas import (
     WebhookDelivery,
@@ -18,7 +19,7 @@ from invoicehub.webhooks.schemas import (
     WebhookEndpointUpdate,
 )
 
-router = APIRouter(tags=["webhooks"])
+router = APIRouter(tags=["webhooks"], route_class=OneHopRoute)
 
 
 @router.post(

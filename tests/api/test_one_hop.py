@@ -1,0 +1,120 @@
+"""api.one_hop: a native request crosses into the worker-thread pool once (key lookup,
+endpoint and commit together), and what clients see is what they saw with three crossings:
+the key is refused before a bad body, refused requests count against the limit, and a
+commit that fails is answered as a failure."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import anyio.to_thread
+import httpx
+import pytest
+from sqlalchemy.exc import OperationalError
+
+from invoicehub.api.middleware import SessionHolder
+from tests.conftest import LiveServer, OrgKeys, create_org, invoice_body, make_settings
+
+
+@pytest.fixture
+def hops(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The name of every function the app sends to a worker thread, in order. The test
+    server runs in this process, so counting ``anyio.to_thread.run_sync`` sees them all."""
+    seen: list[str] = []
+    original = anyio.to_thread.run_sync
+
+    async def counting(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        named = func
+        if isinstance(named, functools.partial):  # FastAPI's run_in_threadpool(endpoint, ...)
+            named = named.keywords.get("function", named.func)
+        seen.append(named.__name__)
+        return await original(func, *args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counting)
+    return seen
+
+
+def crossings(hops: list[str], call: Callable[[], httpx.Response], status: int) -> list[str]:
+    hops.clear()
+    answer = call()
+    assert answer.status_code == status, answer.text
+    return list(hops)
+
+
+def test_each_native_call_crosses_into_the_pool_once(api: httpx.Client, hops: list[str]) -> None:
+    created = api.post("/v1/invoices", json=invoice_body(status="draft"))
+    assert created.status_code == 201, created.text
+    invoice_id = created.json()["id"]
+
+    # (endpoint, call, status): the one function that crosses is the endpoint's wrapper,
+    # which FastAPI knows by the endpoint's name; nothing crosses to commit afterwards.
+    one_hop = [
+        ("create_invoice", lambda: api.post("/v1/invoices", json=invoice_body()), 201),
+        ("get_invoice", lambda: api.get(f"/v1/invoices/{invoice_id}"), 200),
+        ("list_invoices", lambda: api.get("/v1/invoices", params={"limit": 5}), 200),
+        (
+            "update_invoice",
+            lambda: api.patch(f"/v1/invoices/{invoice_id}", json={"description": "one hop"}),
+            200,
+        ),
+        ("finalize_invoice", lambda: api.post(f"/v1/invoices/{invoice_id}/finalize"), 200),
+    ]
+    for endpoint, call, status in one_hop:
+        assert crossings(hops, call, status) == [endpoint]
+
+    # With an Idempotency-Key the claim is one hop of its own (it commits before the
+    # endpoint runs); the endpoint, already knowing the caller, is the second.
+    keyed = crossings(
+        hops,
+        lambda: api.post("/v1/invoices", json=invoice_body(), headers={"Idempotency-Key": "k1"}),
+        201,
+    )
+    assert keyed == ["_claim", "create_invoice"]
+
+
+def test_a_bad_key_is_refused_before_a_bad_body(server: LiveServer, org: OrgKeys) -> None:
+    wrong = org.secret_key[:-1] + ("A" if org.secret_key[-1] != "A" else "B")
+    with server.client(wrong) as client:
+        for answer in (
+            client.post("/v1/invoices", json={"currency": "USD"}),
+            client.get("/v1/invoices", params={"limit": "many"}),
+            client.patch("/v1/invoices/inv_x", json={"discount": "-1"}),
+        ):
+            assert answer.status_code == 401, answer.text
+            assert answer.json()["error"]["type"] == "authentication_error"
+    with server.client(org.secret_key) as client:
+        refused = client.get("/v1/invoices", params={"limit": "many"})
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["error"]["param"] == "limit"
+
+
+def test_a_spent_limit_is_refused_before_a_bad_body(database_url: str) -> None:
+    settings = make_settings(database_url, rate_limit_per_minute=2)
+    org = create_org(settings)
+    with LiveServer(settings) as live, live.client(org.secret_key) as client:
+        remaining = [
+            client.post("/v1/invoices", json={"currency": "USD"}).headers["x-ratelimit-remaining"]
+            for _ in range(2)
+        ]
+        assert remaining == ["1", "0"]  # refused bodies count
+        spent = client.post("/v1/invoices", json={"currency": "USD"})
+        assert spent.status_code == 429, spent.text
+        assert spent.headers["retry-after"]
+
+
+def test_a_commit_refused_in_the_endpoint_thread_is_answered_as_a_failure(
+    api: httpx.Client, hops: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = api.get("/v1/invoices").json()["data"]
+
+    def refuse(self: SessionHolder) -> None:
+        raise OperationalError("COMMIT", {}, Exception("disk I/O error"))
+
+    monkeypatch.setattr(SessionHolder, "commit", refuse)
+    failed = crossings(hops, lambda: api.post("/v1/invoices", json=invoice_body()), 503)
+    assert failed == ["create_invoice"]  # refused where it was tried: no second attempt
+    monkeypatch.undo()
+
+    assert api.get("/v1/invoices").json()["data"] == before
