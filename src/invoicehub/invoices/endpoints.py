@@ -98,9 +98,7 @@ def _day_start(day: dt.date | None) -> dt.datetime | None:
 
 @router.get("/{invoice_id}", response_model=Invoice, responses=ERRORS, summary="Get an invoice")
 def get_invoice(invoice_id: str, auth: Auth, session: DbSession) -> JSONResponse:
-    return JSONResponse(
-        service.present(service.get_invoice(session, auth.organization_id, invoice_id))
-    )
+    return JSONResponse(service.read_invoice(session, auth.organization_id, invoice_id))
 
 
 @router.patch(

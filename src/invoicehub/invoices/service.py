@@ -302,6 +302,15 @@ def get_invoice(
     return InvoiceView(invoice, lines)
 
 
+def read_invoice(session: Session, organization_id: int, public_id: str) -> dict[str, Any]:
+    """The native JSON of one invoice, read as records: for answers that only show it."""
+    record = repository.get_record(session, organization_id, public_id)
+    if record is None:
+        raise NotFound(f"no invoice {public_id}", param="id", code="invoice_not_found")
+    lines = repository.line_records_of(session, [record.id])[record.id]
+    return invoice_json(record, lines, today=clock.today())
+
+
 def get_invoice_by_internal_id(
     session: Session, organization_id: int, invoice_id: int
 ) -> InvoiceView:
@@ -340,10 +349,11 @@ class ListQuery:
 
 @dataclass(slots=True)
 class InvoicePage:
-    """One page of invoices as rows, for the native API and the seed APIs to shape."""
+    """One page of invoices as records (read-only rows with the Invoice's attribute names),
+    for the native API and the seed APIs to shape."""
 
-    rows: list[Invoice]
-    lines: dict[int, list[InvoiceLineItem]]
+    rows: list[repository.InvoiceRecord]
+    lines: dict[int, list[repository.LineRecord]]
     has_more: bool
     total: int | None = None
     per_page: int | None = None
@@ -393,7 +403,7 @@ def find_invoices(session: Session, organization_id: int, query: ListQuery) -> I
         )
         has_more = len(rows) > per_page
         rows = rows[:per_page]
-        lines = repository.lines_of(session, [r.id for r in rows]) if query.include_lines else {}
+        lines = _line_records(session, rows, query)
         total = repository.count(session, organization_id, filters)
         return InvoicePage(rows, lines, has_more, total=total, per_page=per_page)
     before_id = _cursor(session, organization_id, query.starting_after, "starting_after")
@@ -411,8 +421,16 @@ def find_invoices(session: Session, organization_id: int, query: ListQuery) -> I
         rows = rows[-query.limit :] if has_more else rows
     else:
         rows = rows[: query.limit]
-    lines = repository.lines_of(session, [r.id for r in rows]) if query.include_lines else {}
+    lines = _line_records(session, rows, query)
     return InvoicePage(rows, lines, has_more, per_page=query.limit, backwards=after_id is not None)
+
+
+def _line_records(
+    session: Session, rows: list[repository.InvoiceRecord], query: ListQuery
+) -> dict[int, list[repository.LineRecord]]:
+    if not query.include_lines:
+        return {}
+    return repository.line_records_of(session, [r.id for r in rows])
 
 
 def list_invoices(session: Session, organization_id: int, query: ListQuery) -> dict[str, Any]:

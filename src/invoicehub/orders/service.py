@@ -10,6 +10,7 @@ already decided, so they write no events and send no webhooks.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from invoicehub.errors import NotFound, ValidationFailed
 from invoicehub.invoices import repository as invoices_repository
+from invoicehub.invoices.repository import InvoiceRecord
 from invoicehub.invoices.states import InvoiceStatus
 from invoicehub.kit import clock
 from invoicehub.kit.ids import new_public_id
@@ -306,7 +308,7 @@ def invoices_of_order(session: Session, organization_id: int, order: Order) -> l
 
 
 def orders_and_stores(
-    session: Session, organization_id: int, invoices: list[Invoice]
+    session: Session, organization_id: int, invoices: Sequence[Invoice | InvoiceRecord]
 ) -> tuple[dict[int, Order], dict[int, Store]]:
     """The orders and stores a page of invoices points at, in two queries."""
     orders = repository.orders_by_ids(

@@ -27,6 +27,7 @@ from invoicehub.errors import (
     ValidationFailed,
 )
 from invoicehub.invoices import service as invoices
+from invoicehub.invoices.repository import InvoiceRecord
 from invoicehub.invoices.schemas import CustomerIn, InvoiceCreate, LineItemIn
 from invoicehub.invoices.service import InvoiceView, ListQuery
 from invoicehub.kit.money import currency, format_amount
@@ -65,15 +66,15 @@ Db = Annotated[Session, Depends(get_session)]
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def _amount(invoice: Invoice) -> str:
+def _amount(invoice: Invoice | InvoiceRecord) -> str:
     return format_amount(invoice.total_minor, currency(invoice.currency))
 
 
-def _status(invoice: Invoice) -> str:
+def _status(invoice: Invoice | InvoiceRecord) -> str:
     return STATUS_WORDS[invoice.status]  # type: ignore[index]
 
 
-def invoice_summary(invoice: Invoice) -> dict[str, Any]:
+def invoice_summary(invoice: Invoice | InvoiceRecord) -> dict[str, Any]:
     return {
         "id": invoice.id,
         "amount": _amount(invoice),

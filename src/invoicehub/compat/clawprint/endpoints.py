@@ -50,6 +50,7 @@ from invoicehub.compat.wire import ExactJSONResponse, count_request, iso_date_z,
 from invoicehub.compat.wire import to_decimal_number as number
 from invoicehub.errors import AppError, RateLimited, Unauthenticated
 from invoicehub.invoices import service as invoices
+from invoicehub.invoices.repository import InvoiceRecord
 from invoicehub.invoices.schemas import InvoiceCreate, InvoiceUpdate
 from invoicehub.invoices.service import InvoiceView, ListQuery
 from invoicehub.invoices.states import InvoiceStatus
@@ -161,7 +162,9 @@ def line_json(line: InvoiceLineItem, invoice: Invoice) -> dict[str, Any]:
     }
 
 
-def invoice_summary(invoice: Invoice, business_id: str, *, today: dt.date) -> dict[str, Any]:
+def invoice_summary(
+    invoice: Invoice | InvoiceRecord, business_id: str, *, today: dt.date
+) -> dict[str, Any]:
     cur = currency(invoice.currency)
     return {
         "invoice_id": invoice.public_id,

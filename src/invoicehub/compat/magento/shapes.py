@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 
 from invoicehub.compat.magento.schemas import STATE_WORDS
 from invoicehub.compat.wire import iso_z
+from invoicehub.invoices.repository import InvoiceRecord, LineRecord
 from invoicehub.kit.money import currency, format_amount
 from invoicehub.models import Invoice, InvoiceLineItem, Order, Store
 
@@ -31,17 +32,17 @@ def store_ref(store: Store | None) -> dict[str, Any] | None:
     return None if store is None else {"id": store.id, "name": store.name}
 
 
-def shown_updated_at(invoice: Invoice) -> dt.datetime:
+def shown_updated_at(invoice: Invoice | InvoiceRecord) -> dt.datetime:
     # The core keeps Magento's updated_at there, which can precede the hub's own record;
     # a record is never shown as updated before it was created.
     return max(invoice.created_at, invoice.updated_at)
 
 
 def invoice_object(
-    invoice: Invoice,
+    invoice: Invoice | InvoiceRecord,
     orders_by_id: Mapping[int, Order],
     stores_by_id: Mapping[int, Store],
-    lines: Sequence[InvoiceLineItem] | None,
+    lines: Sequence[InvoiceLineItem | LineRecord] | None,
 ) -> dict[str, Any]:
     cur = currency(invoice.currency)
     order = orders_by_id.get(invoice.order_id) if invoice.order_id else None

@@ -19,6 +19,7 @@ from invoicehub.errors import AppError, ValidationFailed
 from invoicehub.events import service as events
 from invoicehub.invoices import service as invoices
 from invoicehub.invoices import states
+from invoicehub.invoices.repository import InvoiceRecord
 from invoicehub.invoices.schemas import InvoiceCreate, InvoiceUpdate, is_overdue
 from invoicehub.kit import clock
 from invoicehub.kit.money import currency, from_minor
@@ -200,7 +201,7 @@ def invoice_csv(
     )
 
 
-def _csv_row(invoice: Invoice, today: dt.date) -> list[str]:
+def _csv_row(invoice: Invoice | InvoiceRecord, today: dt.date) -> list[str]:
     cur = currency(invoice.currency)
 
     def amount(minor: int) -> str:
