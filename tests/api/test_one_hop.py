@@ -74,6 +74,29 @@ def test_each_native_call_crosses_into_the_pool_once(api: httpx.Client, hops: li
     assert keyed == ["_claim", "create_invoice"]
 
 
+def test_native_endpoints_run_on_the_api_threads(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """They run on a pool of their own, ``api_threads`` wide (default threads stay for the
+    rest): fewer threads contending for the GIL is what keeps the tail short under load."""
+    settings = make_settings(database_url, api_threads=3)
+    org = create_org(settings)
+    limiters: list[Any] = []
+    original = anyio.to_thread.run_sync
+
+    async def recording(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        limiters.append(kwargs.get("limiter"))
+        return await original(func, *args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", recording)
+    with LiveServer(settings) as live, live.client(org.secret_key) as client:
+        assert client.post("/v1/invoices", json=invoice_body()).status_code == 201
+        assert client.get("/v1/invoices").status_code == 200
+        api_threads = live.runtime.api_threads()
+    assert limiters == [api_threads, api_threads]
+    assert api_threads.total_tokens == 3
+
+
 def test_a_bad_key_is_refused_before_a_bad_body(server: LiveServer, org: OrgKeys) -> None:
     wrong = org.secret_key[:-1] + ("A" if org.secret_key[-1] != "A" else "B")
     with server.client(wrong) as client:

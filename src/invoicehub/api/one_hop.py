@@ -27,6 +27,7 @@ import inspect
 from collections.abc import Callable
 from typing import Annotated, Any, get_args, get_origin
 
+import anyio.to_thread
 from fastapi import Depends, Response
 from fastapi.dependencies.utils import get_typed_return_annotation, get_typed_signature
 from fastapi.params import Depends as DependsParam
@@ -34,6 +35,7 @@ from fastapi.routing import APIRoute
 
 from invoicehub.api.deps import DeferredCaller, authenticate, defer_caller, resolve_caller
 from invoicehub.api.middleware import SessionHolder
+from invoicehub.api.runtime import Runtime
 
 
 def _is_auth(annotation: Any) -> bool:
@@ -57,7 +59,7 @@ class OneHopRoute(APIRoute):
 def _in_one_hop(
     endpoint: Callable[..., Any], signature: inspect.Signature, auth_params: list[str]
 ) -> Callable[..., Any]:
-    def run(**values: Any) -> Any:
+    def work(values: dict[str, Any]) -> Any:
         holder: SessionHolder | None = None
         for name in auth_params:
             deferred: DeferredCaller = values[name]
@@ -75,6 +77,10 @@ def _in_one_hop(
             holder.finish(answer.status_code, body, answer.headers.get("content-type"))
         return answer
 
+    async def run(**values: Any) -> Any:
+        runtime: Runtime = values[auth_params[0]].request.state.runtime
+        return await anyio.to_thread.run_sync(work, values, limiter=runtime.api_threads())
+
     deferred_auth = Annotated[DeferredCaller, Depends(defer_caller)]
     run.__signature__ = signature.replace(  # type: ignore[attr-defined]
         parameters=[
@@ -83,8 +89,9 @@ def _in_one_hop(
         ],
         return_annotation=get_typed_return_annotation(endpoint),
     )
-    run.__name__ = endpoint.__name__
-    run.__qualname__ = endpoint.__qualname__
-    run.__module__ = endpoint.__module__
-    run.__doc__ = endpoint.__doc__
+    for wrapper in (run, work):
+        wrapper.__name__ = endpoint.__name__
+        wrapper.__qualname__ = endpoint.__qualname__
+        wrapper.__module__ = endpoint.__module__
+        wrapper.__doc__ = endpoint.__doc__
     return run

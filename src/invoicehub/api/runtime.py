@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import anyio
+
 from invoicehub.config import Settings
 from invoicehub.kit.db import Database, create_db_engine
 from invoicehub.kit.ratelimit import KeyRateLimiter
@@ -21,6 +23,14 @@ class Runtime:
     settings: Settings
     database: Database
     limiter: KeyRateLimiter
+    _api_threads: anyio.CapacityLimiter | None = None
+
+    def api_threads(self) -> anyio.CapacityLimiter:
+        """The worker threads the native API's endpoints run on (api.one_hop); made on first
+        use, inside the event loop."""
+        if self._api_threads is None:
+            self._api_threads = anyio.CapacityLimiter(self.settings.api_threads)
+        return self._api_threads
 
     def checkout_factory(self) -> Callable[[Invoice, str], tuple[str, str]] | None:
         """The configured provider's checkout maker for new payment links (Stripe), if any."""
