@@ -168,7 +168,8 @@ def parse_args(argv: list[str] | None = None) -> Options:
         "--noise-threshold",
         type=float,
         default=0.25,
-        help="cores used by other processes during a measurement above which it is repeated",
+        help="cores used by other processes (or stolen by the hypervisor) during a "
+        "measurement above which it is repeated",
     )
     p.add_argument("--noise-retries", type=int, default=2, help="repeats of a noisy measurement")
     p.add_argument(
@@ -647,11 +648,17 @@ def proc_cpu_ticks(pid: int) -> int:
 
 
 def system_busy_seconds() -> float:
-    """CPU seconds spent by every process on the machine (all cores), from /proc/stat."""
+    """CPU seconds spent by every process on the machine (all cores), from /proc/stat,
+    including steal: time the hypervisor gave this virtual machine's cores to others."""
+    return system_cpu_seconds()[0]
+
+
+def system_cpu_seconds() -> tuple[float, float]:
+    """(busy, steal) CPU seconds of the whole machine so far, from /proc/stat."""
     with open("/proc/stat", encoding="ascii") as fh:
         fields = [int(x) for x in fh.readline().split()[1:]]
     idle = fields[3] + fields[4]  # idle + iowait
-    return (sum(fields[:8]) - idle) / CLK_TCK
+    return (sum(fields[:8]) - idle) / CLK_TCK, fields[7] / CLK_TCK
 
 
 def wait_for_quiet(max_wait: float, threshold: float) -> float:
@@ -762,7 +769,7 @@ class Runner:
                 continue
             again = attempt < self.opts.noise_retries and self.noise_spent < self.noise_budget
             log(
-                f"noisy: other processes used {record['foreign_cores']:.2f} cores during "
+                f"noisy: other processes and steal used {record['foreign_cores']:.2f} cores during "
                 f"{target.name} {scenario} c={concurrency}; "
                 + ("repeating" if again else "keeping the quietest")
                 + f" (noise budget used {self.noise_spent:.0f}/{self.noise_budget:.0f} s)"
@@ -774,7 +781,7 @@ class Runner:
             f"{self.kind:8} {target.name:10} {scenario:14} c={concurrency:<2} "
             f"{extra or ''} {best['throughput_rps']:8.1f} req/s  p50 {lat.get('p50', 0):7.2f} ms"
             f"  p99 {lat.get('p99', 0):7.2f} ms  n={best['requests']}"
-            f"  other={best['foreign_cores']:.2f} cores"
+            f"  other={best['foreign_cores']:.2f} cores (steal {best.get('steal_cores', 0):.2f})"
             + (f"  ERRORS={best['errors']} {best['error_samples'][:1]}" if best["errors"] else "")
         )
         return best
@@ -784,7 +791,7 @@ class Runner:
         servers0 = {s.name: s.cpu_seconds() for s in self.servers}
         db0 = self.pg_cpu() if pg else {}
         sessions0 = self.pg_sessions() if pg else 0
-        busy0 = system_busy_seconds()
+        busy0, steal0 = system_cpu_seconds()
         own0 = resource.getrusage(resource.RUSAGE_SELF)
         kids0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         wall0 = time.perf_counter()
@@ -796,7 +803,8 @@ class Runner:
             check=False,
         )
         wall = time.perf_counter() - wall0
-        busy = system_busy_seconds() - busy0
+        busy1, steal1 = system_cpu_seconds()
+        busy, steal = busy1 - busy0, steal1 - steal0
         kids1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         own1 = resource.getrusage(resource.RUSAGE_SELF)
         servers = {s.name: s.cpu_seconds() - servers0[s.name] for s in self.servers}
@@ -820,7 +828,10 @@ class Runner:
             "pg_new_sessions": new_sessions,
             "loadgen_process_cpu_s": round(loadgen_cpu, 3),
             "machine_busy_s": round(busy, 3),
+            # Other processes' CPU and the hypervisor's steal, which on a shared virtual
+            # machine can take half the cores for minutes (seen in session 5).
             "foreign_cores": round(max(0.0, busy - ours) / wall, 3),
+            "steal_cores": round(steal / wall, 3),
             "run_wall_s": round(wall, 3),
         }
 
@@ -1465,9 +1476,10 @@ def render(results: dict[str, Any]) -> str:
         f"Per scenario: {opts['warmup']} s warm-up, then {opts['duration']} s or {opts['max_requests']:,} "
         f"requests (size scenarios: {opts['scale_warmup']} s + {opts['scale_duration']} s). "
         f"Total run time {results['elapsed_s']:.0f} s. "
-        f"† marks a figure measured while other processes on the machine used more than "
-        f"{opts['noise_threshold']} cores (after {opts['noise_retries']} repeats; the quietest "
-        "attempt is kept; `foreign_cores` in results.json).",
+        f"† marks a figure measured while other processes on the machine, or the hypervisor's "
+        f"steal, used more than {opts['noise_threshold']} cores (after {opts['noise_retries']} "
+        "repeats; the quietest attempt is kept; `foreign_cores` and `steal_cores` in "
+        "results.json).",
     ]
     for db in results["databases"]:
         kind = db["database"]
