@@ -21,9 +21,10 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(default=20, ge=1)
     database_max_overflow: int = Field(default=20, ge=0)
     sqlite_busy_timeout_seconds: float = Field(default=30.0, gt=0)
-    # Worker threads the native API's endpoints run on (api.one_hop). Few on purpose: the
-    # work is Python holding the GIL, so more threads add contention, not speed (docs/
-    # benchmarks.md, session 5); enough that requests waiting on a lock leave others room.
+    # Worker threads the native API's endpoints run on (api.one_hop), for reads and again for
+    # writes. Few on purpose: the work is Python holding the GIL, so more threads add
+    # contention, not speed (docs/benchmarks.md, session 5); enough that writers waiting on
+    # a lock leave other writers room (reads have their own pool).
     api_threads: int = Field(default=8, ge=1)
 
     public_url: str = Field(

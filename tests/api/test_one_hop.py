@@ -5,16 +5,27 @@ commit that fails is answered as a failure."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
-from collections.abc import Callable
-from typing import Any
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any
 
 import anyio.to_thread
 import httpx
 import pytest
+from fastapi import APIRouter, BackgroundTasks, Depends
+from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 
+from invoicehub.api.deps import Auth
 from invoicehub.api.middleware import SessionHolder
+from invoicehub.api.one_hop import OneHopRoute
+from invoicehub.api.runtime import Runtime
+from invoicehub.app import create_app
+from invoicehub.config import Settings
 from tests.conftest import LiveServer, OrgKeys, create_org, invoice_body, make_settings
 
 
@@ -77,8 +88,9 @@ def test_each_native_call_crosses_into_the_pool_once(api: httpx.Client, hops: li
 def test_native_endpoints_run_on_the_api_threads(
     database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """They run on a pool of their own, ``api_threads`` wide (default threads stay for the
-    rest): fewer threads contending for the GIL is what keeps the tail short under load."""
+    """They run on pools of their own, ``api_threads`` wide, one for reads and one for
+    writes: few threads contending for the GIL keep the tail short under load, and reads
+    never wait behind writers that wait for a lock."""
     settings = make_settings(database_url, api_threads=3)
     org = create_org(settings)
     limiters: list[Any] = []
@@ -92,9 +104,86 @@ def test_native_endpoints_run_on_the_api_threads(
     with LiveServer(settings) as live, live.client(org.secret_key) as client:
         assert client.post("/v1/invoices", json=invoice_body()).status_code == 201
         assert client.get("/v1/invoices").status_code == 200
-        api_threads = live.runtime.api_threads()
-    assert limiters == [api_threads, api_threads]
-    assert api_threads.total_tokens == 3
+        writes, reads = live.runtime.api_threads(write=True), live.runtime.api_threads(write=False)
+    assert limiters == [writes, reads]
+    assert writes is not reads
+    assert (writes.total_tokens, reads.total_tokens) == (3, 3)
+
+
+def test_a_create_cancelled_after_its_commit_keeps_its_idempotency_key(
+    settings: Settings, org: OrgKeys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cancelled from outside (uvicorn does so when a graceful shutdown runs out of time)
+    after the endpoint's thread committed: the invoice stands, so its Idempotency-Key must
+    stay claimed and a retry must replay the answer instead of creating another invoice."""
+    runtime = Runtime.build(settings)
+    app = create_app(settings, runtime=runtime)
+    committed = threading.Event()
+    finish = SessionHolder.finish
+
+    def finish_then_linger(self: SessionHolder, *args: Any) -> Any:
+        failure = finish(self, *args)
+        committed.set()
+        time.sleep(0.3)  # the cancel arrives while the thread is still busy
+        return failure
+
+    monkeypatch.setattr(SessionHolder, "finish", finish_then_linger)
+    body = json.dumps(invoice_body()).encode()
+    headers = [
+        (b"host", b"test"),
+        (b"content-type", b"application/json"),
+        (b"authorization", f"Bearer {org.secret_key}".encode()),
+        (b"idempotency-key", b"cancelled-after-commit"),
+    ]
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": "/v1/invoices", "raw_path": b"/v1/invoices",
+        "root_path": "", "query_string": b"", "server": ("test", 80),
+        "client": ("127.0.0.1", 1), "headers": headers,
+    }  # fmt: skip
+
+    async def call_and_cancel() -> None:
+        delivered = False
+
+        async def receive() -> dict[str, Any]:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            await asyncio.sleep(3600)
+            raise AssertionError("unreachable")
+
+        async def send(message: dict[str, Any]) -> None:
+            pass
+
+        task = asyncio.ensure_future(app(scope, receive, send))
+        while not committed.is_set():
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    try:
+        asyncio.run(call_and_cancel())
+    finally:
+        monkeypatch.undo()
+        runtime.database.dispose()
+
+    with LiveServer(settings) as live, live.client(org.secret_key) as client:
+        listed = client.get("/v1/invoices").json()["data"]
+        assert len(listed) == 1
+        retried = client.post(
+            "/v1/invoices",
+            content=body,  # the same bytes: the key's fingerprint covers them
+            headers={
+                "Content-Type": "application/json",
+                "Idempotency-Key": "cancelled-after-commit",
+            },
+        )
+        assert retried.status_code == 201, retried.text
+        assert retried.headers.get("idempotent-replayed") == "true"
+        assert retried.json()["id"] == listed[0]["id"]
+        assert len(client.get("/v1/invoices").json()["data"]) == 1
 
 
 def test_a_bad_key_is_refused_before_a_bad_body(server: LiveServer, org: OrgKeys) -> None:
@@ -141,3 +230,31 @@ def test_a_commit_refused_in_the_endpoint_thread_is_answered_as_a_failure(
     monkeypatch.undo()
 
     assert api.get("/v1/invoices").json()["data"] == before
+
+
+# At module level: this module's annotations are strings, resolved in its globals.
+def _held() -> Iterator[int]:
+    yield 1
+
+
+def _with_tasks(auth: Auth, tasks: BackgroundTasks) -> JSONResponse:
+    return JSONResponse({})
+
+
+def _with_teardown(auth: Auth, value: Annotated[int, Depends(_held)]) -> JSONResponse:
+    return JSONResponse({})
+
+
+def _plain(auth: Auth) -> JSONResponse:
+    return JSONResponse({})
+
+
+def test_the_route_refuses_work_that_would_run_after_its_commit() -> None:
+    """Background tasks and yield-dependency teardowns run after the endpoint returned, when
+    its thread has committed and closed the session: the route class refuses them."""
+    router = APIRouter(route_class=OneHopRoute)
+    for endpoint in (_with_tasks, _with_teardown):
+        with pytest.raises(TypeError, match="cannot take BackgroundTasks or yield"):
+            router.add_api_route("/x", endpoint)
+    router.add_api_route("/y", _plain)  # accepted
+    assert [route.path for route in router.routes] == ["/y"]

@@ -257,9 +257,12 @@ class RequestTransactionMiddleware:
         try:
             await self.app(scope, receive, captured.send)
         except BaseException:
-            await anyio.to_thread.run_sync(_end, holder, limiter=self._finishing())
-            if claim is not None:
-                await anyio.to_thread.run_sync(self._release, claim, limiter=self._finishing())
+            # Committed in the endpoint's thread already (then cancelled, say at shutdown):
+            # the changes and the stored answer stand, and a retry must replay it.
+            if not (holder.finished and holder.failure is None):
+                await anyio.to_thread.run_sync(_end, holder, limiter=self._finishing())
+                if claim is not None:
+                    await anyio.to_thread.run_sync(self._release, claim, limiter=self._finishing())
             raise
 
         status = captured.status

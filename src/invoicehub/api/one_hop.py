@@ -14,6 +14,9 @@ request-transaction middleware). Each crossing costs ~0.1 ms of CPU and two thre
   answer is a successful plain response commits the request's transaction with it
   (``SessionHolder.finish``), so the middleware has nothing left to do in a thread.
 
+The thread comes from the runtime's own small pools (``Runtime.api_threads``), one for
+reads and one for writes, so reads never queue behind writers waiting for a lock.
+
 What a client sees does not change: when the parameters or the body are refused before
 the endpoint runs, the error handlers look the caller up first (``settle_deferred_caller``),
 so a bad key still answers 401, a spent limit 429, and a refused body still counts against
@@ -29,12 +32,13 @@ from typing import Annotated, Any, get_args, get_origin
 
 import anyio.to_thread
 from fastapi import Depends, Response
+from fastapi.dependencies.models import Dependant
 from fastapi.dependencies.utils import get_typed_return_annotation, get_typed_signature
 from fastapi.params import Depends as DependsParam
 from fastapi.routing import APIRoute
 
 from invoicehub.api.deps import DeferredCaller, authenticate, defer_caller, resolve_caller
-from invoicehub.api.middleware import SessionHolder
+from invoicehub.api.middleware import SAFE_METHODS, SessionHolder
 from invoicehub.api.runtime import Runtime
 
 
@@ -54,6 +58,23 @@ class OneHopRoute(APIRoute):
         if auth_params and not inspect.iscoroutinefunction(endpoint):
             endpoint = _in_one_hop(endpoint, signature, auth_params)
         super().__init__(path, endpoint, **kwargs)
+        if auth_params and _runs_after_the_endpoint(self.dependant):
+            # Background tasks and the teardown of yield dependencies run after the endpoint
+            # returned, when its thread has committed and closed the session already.
+            raise TypeError(
+                f"{path}: a OneHopRoute endpoint cannot take BackgroundTasks or yield "
+                "dependencies (the transaction ends with the endpoint)"
+            )
+
+
+def _runs_after_the_endpoint(dependant: Dependant) -> bool:
+    call = dependant.call
+    return (
+        dependant.background_tasks_param_name is not None
+        or inspect.isgeneratorfunction(call)
+        or inspect.isasyncgenfunction(call)
+        or any(_runs_after_the_endpoint(d) for d in dependant.dependencies)
+    )
 
 
 def _in_one_hop(
@@ -71,15 +92,19 @@ def _in_one_hop(
             holder is not None
             and isinstance(answer, Response)
             and isinstance(body, bytes)
-            and answer.background is None
             and answer.status_code < 400
         ):
             holder.finish(answer.status_code, body, answer.headers.get("content-type"))
         return answer
 
     async def run(**values: Any) -> Any:
-        runtime: Runtime = values[auth_params[0]].request.state.runtime
-        return await anyio.to_thread.run_sync(work, values, limiter=runtime.api_threads())
+        request = values[auth_params[0]].request
+        runtime: Runtime = request.state.runtime
+        limiter = runtime.api_threads(write=request.method not in SAFE_METHODS)
+        # Shielded: cancelled from outside (a shutdown), the await would return at once while
+        # the thread goes on with the session, and the middleware would clean up under it.
+        with anyio.CancelScope(shield=True):
+            return await anyio.to_thread.run_sync(work, values, limiter=limiter)
 
     deferred_auth = Annotated[DeferredCaller, Depends(defer_caller)]
     run.__signature__ = signature.replace(  # type: ignore[attr-defined]

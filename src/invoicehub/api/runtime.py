@@ -4,7 +4,7 @@ Nothing here is state another process needs; shared state lives in the database 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import anyio
@@ -23,14 +23,16 @@ class Runtime:
     settings: Settings
     database: Database
     limiter: KeyRateLimiter
-    _api_threads: anyio.CapacityLimiter | None = None
+    _api_threads: dict[bool, anyio.CapacityLimiter] = field(default_factory=dict)
 
-    def api_threads(self) -> anyio.CapacityLimiter:
-        """The worker threads the native API's endpoints run on (api.one_hop); made on first
-        use, inside the event loop."""
-        if self._api_threads is None:
-            self._api_threads = anyio.CapacityLimiter(self.settings.api_threads)
-        return self._api_threads
+    def api_threads(self, *, write: bool) -> anyio.CapacityLimiter:
+        """The worker threads the native API's endpoints run on (api.one_hop), a pool for
+        reads and one for writes, each ``settings.api_threads`` wide: made on first use,
+        inside the event loop."""
+        pool = self._api_threads.get(write)
+        if pool is None:
+            pool = self._api_threads[write] = anyio.CapacityLimiter(self.settings.api_threads)
+        return pool
 
     def checkout_factory(self) -> Callable[[Invoice, str], tuple[str, str]] | None:
         """The configured provider's checkout maker for new payment links (Stripe), if any."""
