@@ -156,6 +156,17 @@ def settings(database_url: str) -> Settings:
     return make_settings(database_url)
 
 
+@pytest.fixture(scope="module")
+def runtime(settings: Settings) -> Iterator[Runtime]:
+    """Settings, database and limiter as a server process builds them, for tests that call
+    services directly."""
+    built = Runtime.build(settings)
+    try:
+        yield built
+    finally:
+        built.database.dispose()
+
+
 @pytest.fixture(scope="session")
 def server(settings: Settings) -> Iterator[LiveServer]:
     with LiveServer(settings) as live:

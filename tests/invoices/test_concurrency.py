@@ -6,12 +6,11 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import httpx
-import pytest
 from sqlalchemy import func, select
 
 from invoicehub.api.runtime import Runtime
@@ -20,15 +19,6 @@ from invoicehub.models import Event, Invoice, InvoiceNumberSequence, Payment
 from tests.conftest import LiveServer, OrgKeys, create_org, invoice_body
 
 Call = Callable[[httpx.Client], httpx.Response]
-
-
-@pytest.fixture(scope="module")
-def runtime(settings: Settings) -> Iterator[Runtime]:
-    rt = Runtime.build(settings)
-    try:
-        yield rt
-    finally:
-        rt.database.dispose()
 
 
 def race(server: LiveServer, calls: list[tuple[str, Call]]) -> list[httpx.Response]:

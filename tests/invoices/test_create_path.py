@@ -5,7 +5,6 @@ and the SQL shapes chosen for speed (list pages, the worker's scans) keep their 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -31,15 +30,6 @@ def create(api: httpx.Client, **overrides: object) -> dict[str, Any]:
 def events_of(api: httpx.Client, public_id: str) -> list[dict[str, Any]]:
     page = api.get("/v1/events", params={"object_id": public_id, "limit": 100}).json()
     return list(reversed(page["data"]))
-
-
-@pytest.fixture
-def runtime(settings: Settings) -> Iterator[Runtime]:
-    built = Runtime.build(settings)
-    try:
-        yield built
-    finally:
-        built.database.dispose()
 
 
 def test_open_create_answers_and_records_what_get_reads_back(api: httpx.Client) -> None:

@@ -5,7 +5,6 @@ same values from a record as from the entity: every column, with its type's conv
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -13,19 +12,9 @@ import pytest
 from sqlalchemy import inspect
 
 from invoicehub.api.runtime import Runtime
-from invoicehub.config import Settings
 from invoicehub.invoices import repository, service
 from invoicehub.models import Invoice, InvoiceLineItem
 from tests.conftest import OrgKeys, invoice_body
-
-
-@pytest.fixture
-def runtime(settings: Settings) -> Iterator[Runtime]:
-    built = Runtime.build(settings)
-    try:
-        yield built
-    finally:
-        built.database.dispose()
 
 
 def create(api: httpx.Client, **overrides: object) -> str:

@@ -4,7 +4,7 @@ written in the move's own transaction (services never commit; these tests do).""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -14,7 +14,6 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from invoicehub.api.runtime import Runtime
-from invoicehub.config import Settings
 from invoicehub.errors import AppError, Conflict, ValidationFailed
 from invoicehub.invoices import service
 from invoicehub.invoices.schemas import InvoiceCreate
@@ -23,15 +22,6 @@ from invoicehub.models import Event, Invoice, Organization
 from tests.conftest import OrgKeys, invoice_body
 
 TOTAL = 600_000  # the 004 example: 6000.00 USD in cents
-
-
-@pytest.fixture(scope="module")
-def runtime(settings: Settings) -> Iterator[Runtime]:
-    rt = Runtime.build(settings)
-    try:
-        yield rt
-    finally:
-        rt.database.dispose()
 
 
 def write(runtime: Runtime) -> Session:

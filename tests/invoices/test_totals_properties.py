@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
@@ -190,15 +189,6 @@ TIES = [
     # seed 004: 1 x 5000 at 10% and 1 x 500 at 0% -> tax 500, total 6000
     Case("USD", (Line("1", 500_000, "10"), Line("1", 50_000, "0")), 0, Fraction(0)),
 ]
-
-
-@pytest.fixture(scope="module")
-def runtime(settings: Settings) -> Iterator[Runtime]:
-    rt = Runtime.build(settings)
-    try:
-        yield rt
-    finally:
-        rt.database.dispose()
 
 
 @pytest.fixture(scope="module")

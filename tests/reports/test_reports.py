@@ -38,15 +38,6 @@ def api(reports_server: LiveServer, org: OrgKeys) -> Iterator[httpx.Client]:
         yield client
 
 
-@pytest.fixture(scope="module")
-def runtime(settings: Settings) -> Iterator[Runtime]:
-    rt = Runtime.build(settings)
-    try:
-        yield rt
-    finally:
-        rt.database.dispose()
-
-
 # Making history ------------------------------------------------------------------------------
 
 

@@ -322,18 +322,12 @@ def get_record(session: Session, organization_id: int, public_id: str) -> Invoic
 
 
 def line_records_of(session: Session, invoice_ids: Iterable[int]) -> dict[int, list[LineRecord]]:
-    ids = list(invoice_ids)
-    grouped: dict[int, list[LineRecord]] = {i: [] for i in ids}
-    if not ids:
-        return grouped
-    connection = session.connection()
-    if len(ids) == 1:
-        rows = connection.execute(_LINE_RECORDS_OF_ONE, {"invoice_id": ids[0]})
-    else:
-        rows = connection.execute(_LINE_RECORDS, {"invoice_ids": ids})
-    for line in rows:
-        grouped[line.invoice_id].append(line)
-    return grouped
+    return _by_invoice(
+        invoice_ids,
+        lambda statement, params: session.connection().execute(statement, params),
+        _LINE_RECORDS_OF_ONE,
+        _LINE_RECORDS,
+    )
 
 
 def public_id_of(session: Session, organization_id: int, invoice_id: int) -> str | None:
@@ -353,14 +347,25 @@ def get_internal_id(session: Session, organization_id: int, public_id: str) -> i
 
 
 def lines_of(session: Session, invoice_ids: Iterable[int]) -> dict[int, list[InvoiceLineItem]]:
+    return _by_invoice(invoice_ids, session.scalars, _LINES_OF_ONE, _LINES_OF_MANY)
+
+
+def _by_invoice(
+    invoice_ids: Iterable[int],
+    run: Callable[[Any, dict[str, Any]], Iterable[Any]],
+    of_one: Select[Any],
+    of_many: Select[Any],
+) -> dict[int, list[Any]]:
+    """Line items (entities or records, as ``run`` reads them) grouped by invoice id, in
+    position order; one invoice (a get, any action on one) needs no expanding IN."""
     ids = list(invoice_ids)
-    grouped: dict[int, list[InvoiceLineItem]] = {i: [] for i in ids}
+    grouped: dict[int, list[Any]] = {i: [] for i in ids}
     if not ids:
         return grouped
-    if len(ids) == 1:  # get, and every action on one invoice: no expanding IN to render
-        rows = session.scalars(_LINES_OF_ONE, {"invoice_id": ids[0]})
+    if len(ids) == 1:
+        rows = run(of_one, {"invoice_id": ids[0]})
     else:
-        rows = session.scalars(_LINES_OF_MANY, {"invoice_ids": ids})
+        rows = run(of_many, {"invoice_ids": ids})
     for line in rows:
         grouped[line.invoice_id].append(line)
     return grouped
