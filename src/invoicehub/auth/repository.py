@@ -7,6 +7,7 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, inspect, select, update
 from sqlalchemy.orm import Session
 
+from invoicehub.kit.db import Prebuilt
 from invoicehub.models import ApiKey, Organization
 
 
@@ -32,10 +33,9 @@ class FoundKey:
     organization: dict[str, Any]  # the organization's row, keyed by attribute name
 
 
-# Every authenticated request runs this: built once (construction and cache key are then
-# memoized on the statement), and Core rather than two ORM entities, which cost ~60 µs more
-# to load per request (docs/benchmarks.md, lead 11).
-_FIND_ACTIVE = (
+# Every authenticated request runs this: prebuilt, and Core rather than two ORM entities,
+# which cost ~60 µs more to load per request (docs/benchmarks.md, lead 11).
+_FIND_ACTIVE = Prebuilt(
     select(
         _KEYS.c.id,
         _KEYS.c.public_key,
@@ -48,10 +48,10 @@ _FIND_ACTIVE = (
 
 
 def find_active_by_secret_hash(session: Session, secret_hash: str) -> FoundKey | None:
-    row = session.connection().execute(_FIND_ACTIVE, {"secret_hash": secret_hash}).first()
-    if row is None:
+    rows = _FIND_ACTIVE.execute(session, {"secret_hash": secret_hash})
+    if not rows:
         return None
-    key_id, public_key, found_hash, *organization = row
+    key_id, public_key, found_hash, *organization = rows[0]
     return FoundKey(
         id=key_id,
         public_key=public_key,

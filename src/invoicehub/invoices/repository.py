@@ -11,7 +11,6 @@ from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
-    Insert,
     Label,
     Row,
     Select,
@@ -34,14 +33,16 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from invoicehub.invoices.states import InvoiceStatus
-from invoicehub.kit.db import unevented
+from invoicehub.kit.db import Prebuilt, unevented
 from invoicehub.models import Invoice, InvoiceLineItem, InvoiceNumberSequence, Payment
 
 _LINE_COLUMNS = inspect(InvoiceLineItem).column_attrs
 _INVOICES = cast(Table, Invoice.__table__)
-# Against the table, not the entity: an INSERT naming the entity takes the ORM's bulk path.
-_INSERT_LINES = core_insert(cast(Table, InvoiceLineItem.__table__))
-_LINE_KEYS = [attr.key for attr in _LINE_COLUMNS if attr.key != "id"]
+_LINE_KEY_COLUMNS = [(attr.key, attr.columns[0].key) for attr in _LINE_COLUMNS if attr.key != "id"]
+_INSERT_LINES = Prebuilt(
+    core_insert(cast(Table, InvoiceLineItem.__table__)),
+    column_keys=[attr.columns[0].key for attr in _LINE_COLUMNS if attr.key != "id"],
+)
 _SEQUENCES = cast(Table, InvoiceNumberSequence.__table__)
 # (attribute, column key) of every invoice column but the id, and how to get the value a
 # column takes when a new invoice's values leave it out: its Python default, else NULL.
@@ -62,8 +63,11 @@ def _default_of(attribute: str) -> Callable[[], Any]:
 _INVOICE_DEFAULTS = {attribute: _default_of(attribute) for attribute, _ in _INVOICE_FIELDS}
 
 
-def _per_dialect(build: Any) -> dict[str, Insert]:
-    return {"sqlite": build(sqlite_insert), "postgresql": build(pg_insert)}
+def _per_dialect(build: Any, *, column_keys: list[str] | None = None) -> dict[str, Prebuilt]:
+    return {
+        "sqlite": Prebuilt(build(sqlite_insert), column_keys=column_keys),
+        "postgresql": Prebuilt(build(pg_insert), column_keys=column_keys),
+    }
 
 
 # The two writes of every create, built once per dialect: building them per call cost more
@@ -73,7 +77,8 @@ _INSERT_INVOICE = _per_dialect(
         insert(_INVOICES)
         .on_conflict_do_nothing(index_elements=["organization_id", "number"])
         .returning(_INVOICES.c.id)
-    )
+    ),
+    column_keys=[column for _, column in _INVOICE_FIELDS],
 )
 _NEXT_SEQUENCE_VALUE = _per_dialect(
     lambda insert: (
@@ -191,9 +196,7 @@ def next_sequence_value(session: Session, organization_id: int, period: str) -> 
     """One atomic upsert: creates the counter at 1 or adds one, and returns the new value.
     The row stays locked until the invoice's transaction ends, so numbers are gapless."""
     statement = _NEXT_SEQUENCE_VALUE[session.get_bind().dialect.name]
-    value = session.execute(
-        statement, {"organization_id": organization_id, "period": period}
-    ).scalar_one()
+    [(value,)] = statement.execute(session, {"organization_id": organization_id, "period": period})
     return int(value)
 
 
@@ -226,13 +229,12 @@ def insert_invoice(session: Session, values: dict[str, Any]) -> Invoice | None:
         attribute: values[attribute] if attribute in values else _INVOICE_DEFAULTS[attribute]()
         for attribute, _ in _INVOICE_FIELDS
     }
-    new_id = session.execute(
-        _INSERT_INVOICE[session.get_bind().dialect.name],
-        {column: fields[attribute] for attribute, column in _INVOICE_FIELDS},
-    ).scalar_one_or_none()
-    if new_id is None:
+    inserted = _INSERT_INVOICE[session.get_bind().dialect.name].execute(
+        session, {column: fields[attribute] for attribute, column in _INVOICE_FIELDS}
+    )
+    if not inserted:
         return None
-    fields["id"] = new_id
+    fields["id"] = inserted[0][0]
     invoice = unevented(Invoice, fields)
     make_transient_to_detached(invoice)
     session.add(invoice)
@@ -247,8 +249,8 @@ def insert_lines(session: Session, invoice_id: int, lines: Sequence[InvoiceLineI
     rows = []
     for line in lines:
         line.invoice_id = invoice_id
-        rows.append({key: getattr(line, key) for key in _LINE_KEYS})
-    session.execute(_INSERT_LINES, rows)
+        rows.append({column: getattr(line, key) for key, column in _LINE_KEY_COLUMNS})
+    _INSERT_LINES.execute_many(session, rows)
 
 
 def replace_lines(session: Session, invoice_id: int, lines: Sequence[InvoiceLineItem]) -> None:

@@ -14,13 +14,16 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, Engine, MetaData, String, TypeDecorator, create_engine, event
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL, Connection, Dialect, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.sql.expression import ClauseElement, Select, UpdateBase
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -260,3 +263,146 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+# ---------------------------------------------------------------- prebuilt statements
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    sql: str
+    names: tuple[str, ...]  # every bind, in the statement's order where the driver needs one
+    positional: bool
+    fixed: dict[str, Any]  # binds whose value is part of the statement (``values(n=1)``)
+    # (position in the arguments, processor) of every bind whose type has a processor
+    bind: tuple[tuple[Any, Callable[[Any], Any]], ...]
+    result: tuple[Callable[[Any], Any] | None, ...]  # per returned column, or ()
+
+
+class Prebuilt:
+    """A hot statement compiled once per dialect and run straight on the transaction's DBAPI
+    cursor. ``Session.execute`` spends ~50 µs a statement here on what a prebuilt statement
+    does not need each time (its cache key, an execution context, a result object): more
+    than SQLite spends running it (docs/benchmarks.md, session 6).
+
+    What stays as ``Session.execute`` does it: the statement runs on the session's own
+    connection and transaction (opened by ``session.connection()``, so SQLite's write gate
+    and BEGIN IMMEDIATE apply); every bind and returned column goes through its type's
+    processors (UTCDateTime, DecimalText, JSON; values written into the statement, such as
+    ``values(last_value=1)``, are sent too); a driver error comes out as SQLAlchemy's
+    exception class (``IntegrityError``, ``OperationalError`` …), and one that means the
+    connection is gone invalidates it; statement listeners (``before_cursor_execute``,
+    ``after_cursor_execute``) still see the statement. What does not: Python-side column
+    defaults (give every column) and ORM features (identity map, autoflush, events on
+    objects). For INSERTs, UPDATEs and SELECTs built from tables, not ORM entities."""
+
+    def __init__(self, statement: ClauseElement, *, column_keys: Sequence[str] | None = None):
+        self.statement = statement
+        self._column_keys = list(column_keys) if column_keys is not None else None
+        self._by_dialect: dict[str, _Compiled] = {}
+
+    def _compiled(self, dialect: Dialect) -> _Compiled:
+        found = self._by_dialect.get(dialect.name)
+        if found is None:
+            found = self._by_dialect[dialect.name] = self._compile(dialect)
+        return found
+
+    def _compile(self, dialect: Dialect) -> _Compiled:
+        compiled: Any = self.statement.compile(dialect=dialect, column_keys=self._column_keys)
+        if getattr(compiled, "escaped_bind_names", None):
+            raise ValueError("Prebuilt takes no bind names that the driver needs escaped")
+        positional = bool(dialect.positional)
+        by_name = {name: param for param, name in compiled.bind_names.items()}
+        names = tuple(compiled.positiontup) if positional else tuple(by_name)
+        fixed: dict[str, Any] = {}
+        bind: list[tuple[Any, Callable[[Any], Any]]] = []
+        for at, name in enumerate(names):
+            param = by_name[name]
+            if not param.required:
+                fixed[name] = param.effective_value
+            processor = param.type.dialect_impl(dialect).bind_processor(dialect)
+            if processor is not None:
+                bind.append((at if positional else name, processor))
+        statement = self.statement
+        returned: Sequence[Any] = ()
+        if isinstance(statement, Select):
+            returned = list(statement.selected_columns)
+        elif isinstance(statement, UpdateBase):  # its RETURNING columns, if any
+            returned = list(statement.exported_columns)
+        result = tuple(
+            column.type.dialect_impl(dialect).result_processor(dialect, None) for column in returned
+        )
+        return _Compiled(compiled.string, names, positional, fixed, tuple(bind), result)
+
+    def execute(self, session: Session, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """Runs the statement once; returns its rows (RETURNING or SELECT), processed."""
+        connection = session.connection()
+        compiled = self._compiled(connection.dialect)
+        args = self._args(compiled, params)
+        return self._run(connection, compiled, args, many=False)
+
+    def execute_many(self, session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Runs the statement once per row, in one driver call (no RETURNING)."""
+        if not rows:
+            return
+        connection = session.connection()
+        compiled = self._compiled(connection.dialect)
+        self._run(connection, compiled, [self._args(compiled, row) for row in rows], many=True)
+
+    @staticmethod
+    def _args(compiled: _Compiled, params: Mapping[str, Any]) -> Any:
+        values = {**compiled.fixed, **params} if compiled.fixed else params
+        args: Any
+        try:
+            if compiled.positional:
+                args = [values[name] for name in compiled.names]
+            else:
+                args = {name: values[name] for name in compiled.names}
+        except KeyError as missing:
+            raise TypeError(f"no value for the bind parameter {missing}") from None
+        for at, process in compiled.bind:
+            args[at] = process(args[at])
+        return args
+
+    def _run(
+        self, connection: Connection, compiled: _Compiled, args: Any, *, many: bool
+    ) -> list[tuple[Any, ...]]:
+        dispatch = connection.dispatch
+        fairy: Any = connection.connection
+        cursor = fairy.cursor()
+        sql = compiled.sql
+        try:
+            for listener in dispatch.before_cursor_execute:
+                listener(connection, cursor, sql, args, None, many)
+            rows: list[tuple[Any, ...]] = []
+            if many:
+                cursor.executemany(sql, args)
+            else:
+                cursor.execute(sql, args)
+                rows = cursor.fetchall() if cursor.description is not None else []
+            for listener in dispatch.after_cursor_execute:
+                listener(connection, cursor, sql, args, None, many)
+        except connection.dialect.loaded_dbapi.Error as exc:
+            gone = connection.dialect.is_disconnect(exc, fairy.dbapi_connection, cursor)
+            if gone:
+                connection.invalidate(exc)
+            raise DBAPIError.instance(
+                sql,
+                args,
+                exc,
+                connection.dialect.loaded_dbapi.Error,
+                connection_invalidated=gone,
+                dialect=connection.dialect,
+            ) from exc
+        finally:
+            cursor.close()
+        result = compiled.result
+        if rows and any(result):
+            return [
+                tuple(
+                    process(value) if process is not None else value
+                    for process, value in zip(result, row, strict=True)
+                )
+                for row in rows
+            ]
+        return rows

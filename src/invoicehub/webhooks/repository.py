@@ -22,6 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
+from invoicehub.kit.db import Prebuilt
 from invoicehub.models import Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 # Core statements for the work done once per event (the fan-out) or once per delivery sent,
@@ -30,7 +31,7 @@ from invoicehub.models import Event, WebhookAttempt, WebhookDelivery, WebhookEnd
 _ENDPOINTS = cast(Table, WebhookEndpoint.__table__)
 _DELIVERIES = cast(Table, WebhookDelivery.__table__)
 _ATTEMPTS = cast(Table, WebhookAttempt.__table__)
-_SUBSCRIPTIONS = (
+_SUBSCRIBED = (
     select(_ENDPOINTS.c.id, _ENDPOINTS.c.enabled_events)
     .where(
         _ENDPOINTS.c.organization_id == bindparam("organization_id"),
@@ -38,7 +39,8 @@ _SUBSCRIPTIONS = (
     )
     .order_by(_ENDPOINTS.c.id)
 )
-_SUBSCRIPTION_OF_ONE = _SUBSCRIPTIONS.where(_ENDPOINTS.c.public_id == bindparam("public_id"))
+_SUBSCRIPTIONS = Prebuilt(_SUBSCRIBED)
+_SUBSCRIPTION_OF_ONE = Prebuilt(_SUBSCRIBED.where(_ENDPOINTS.c.public_id == bindparam("public_id")))
 _INSERT_DELIVERIES_SQLITE = (
     "INSERT INTO webhook_deliveries (public_id, organization_id, endpoint_id, event_id, status,"
     " attempt_count, next_attempt_at, created_at, updated_at)"
@@ -102,10 +104,10 @@ def subscriptions(
     """(id, enabled_events) of the organization's enabled endpoints, or of the one named
     ``public_id`` if it is enabled: only what the fan-out needs, without ORM entities."""
     if public_id is None:
-        rows = session.execute(_SUBSCRIPTIONS, {"organization_id": organization_id})
+        rows = _SUBSCRIPTIONS.execute(session, {"organization_id": organization_id})
     else:
-        rows = session.execute(
-            _SUBSCRIPTION_OF_ONE, {"organization_id": organization_id, "public_id": public_id}
+        rows = _SUBSCRIPTION_OF_ONE.execute(
+            session, {"organization_id": organization_id, "public_id": public_id}
         )
     return [(endpoint_id, enabled_events) for endpoint_id, enabled_events in rows]
 
