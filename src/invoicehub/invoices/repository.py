@@ -12,7 +12,6 @@ from typing import Any, cast
 from sqlalchemy import (
     ColumnElement,
     Label,
-    Row,
     Select,
     Subquery,
     Table,
@@ -288,12 +287,13 @@ def get(session: Session, organization_id: int, public_id: str) -> Invoice | Non
 
 
 # Records: what the read-only paths (get, the list pages) render. A record is a result row
-# whose columns are labelled with the entity's attribute names (``metadata_`` too), so code
-# that reads an Invoice's or a line's attributes reads a record alike; it is not tracked by
-# the session (no identity map, no attribute events), which for a page of twenty invoices
-# cost a fifth of the request (docs/benchmarks.md, lead 12). Nothing may change one.
-InvoiceRecord = Row[Any]
-LineRecord = Row[Any]
+# (a named tuple from kit.db.Prebuilt, or a SQLAlchemy Row) whose fields are the entity's
+# attribute names (``metadata_`` too), so code that reads an Invoice's or a line's
+# attributes reads a record alike; it is not tracked by the session (no identity map, no
+# attribute events), which for a page of twenty invoices cost a fifth of the request
+# (docs/benchmarks.md, lead 12). Nothing may change one.
+InvoiceRecord = Any
+LineRecord = Any
 
 
 def _record_of(entity: type[Any]) -> list[Label[Any]]:
@@ -301,9 +301,11 @@ def _record_of(entity: type[Any]) -> list[Label[Any]]:
 
 
 _INVOICE_RECORD = _record_of(Invoice)
-_GET_RECORD = select(*_INVOICE_RECORD).where(
-    _INVOICES.c.organization_id == bindparam("organization_id"),
-    _INVOICES.c.public_id == bindparam("public_id"),
+_GET_RECORD = Prebuilt(
+    select(*_INVOICE_RECORD).where(
+        _INVOICES.c.organization_id == bindparam("organization_id"),
+        _INVOICES.c.public_id == bindparam("public_id"),
+    )
 )
 _LINE_TABLE = cast(Table, InvoiceLineItem.__table__)
 _LINE_RECORDS = (
@@ -311,7 +313,7 @@ _LINE_RECORDS = (
     .where(_LINE_TABLE.c.invoice_id.in_(bindparam("invoice_ids", expanding=True)))
     .order_by(_LINE_TABLE.c.invoice_id, _LINE_TABLE.c.position)
 )
-_LINE_RECORDS_OF_ONE = (
+_LINE_RECORDS_OF_ONE = Prebuilt(
     select(*_record_of(InvoiceLineItem))
     .where(_LINE_TABLE.c.invoice_id == bindparam("invoice_id"))
     .order_by(_LINE_TABLE.c.position)
@@ -320,16 +322,17 @@ _LINE_RECORDS_OF_ONE = (
 
 def get_record(session: Session, organization_id: int, public_id: str) -> InvoiceRecord | None:
     params = {"organization_id": organization_id, "public_id": public_id}
-    return session.connection().execute(_GET_RECORD, params).first()
+    found = _GET_RECORD.records(session, params)
+    return found[0] if found else None
 
 
 def line_records_of(session: Session, invoice_ids: Iterable[int]) -> dict[int, list[LineRecord]]:
-    return _by_invoice(
-        invoice_ids,
-        lambda statement, params: session.connection().execute(statement, params),
-        _LINE_RECORDS_OF_ONE,
-        _LINE_RECORDS,
-    )
+    def run(statement: Any, params: dict[str, Any]) -> Iterable[Any]:
+        if isinstance(statement, Prebuilt):
+            return statement.records(session, params)
+        return session.connection().execute(statement, params)
+
+    return _by_invoice(invoice_ids, run, _LINE_RECORDS_OF_ONE, _LINE_RECORDS)
 
 
 def public_id_of(session: Session, organization_id: int, invoice_id: int) -> str | None:
@@ -355,7 +358,7 @@ def lines_of(session: Session, invoice_ids: Iterable[int]) -> dict[int, list[Inv
 def _by_invoice(
     invoice_ids: Iterable[int],
     run: Callable[[Any, dict[str, Any]], Iterable[Any]],
-    of_one: Select[Any],
+    of_one: Select[Any] | Prebuilt,
     of_many: Select[Any],
 ) -> dict[int, list[Any]]:
     """Line items (entities or records, as ``run`` reads them) grouped by invoice id, in
@@ -394,8 +397,8 @@ def _records_of_page(page: Subquery) -> Select[Any]:
     return select(*_INVOICE_RECORD).select_from(_INVOICES.join(page, _INVOICES.c.id == page.c.id))
 
 
-_NEWEST_PAGE = _plain_page(older_than_cursor=False)
-_OLDER_PAGE = _plain_page(older_than_cursor=True)
+_NEWEST_PAGE = Prebuilt(_plain_page(older_than_cursor=False))
+_OLDER_PAGE = Prebuilt(_plain_page(older_than_cursor=True))
 
 
 def list_page(
@@ -422,7 +425,7 @@ def list_page(
     if after_id is None and not offset and _unfiltered(filters):
         plain = _OLDER_PAGE if before_id is not None else _NEWEST_PAGE
         params = {"organization_id": organization_id, "before_id": before_id, "limit": limit}
-        return list(session.connection().execute(plain, params).all())
+        return plain.records(session, params)
     clauses = _filter_clauses(organization_id, filters)
     ids = select(Invoice.id).where(*clauses)
     if after_id is not None:

@@ -7,11 +7,11 @@ import datetime as dt
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, EmailStr, Field, StringConstraints, field_validator
+from pydantic import AwareDatetime, BaseModel, Field, StringConstraints, field_validator
 
 from invoicehub.invoices.states import InvoiceStatus
 from invoicehub.kit.money import Currency, currency, format_amount
-from invoicehub.kit.schemas import AmountIn, RequestModel, ResponseModel
+from invoicehub.kit.schemas import AmountIn, EmailAddress, RequestModel, ResponseModel
 
 LineItemType = Literal["service", "product", "fee", "other"]
 ShortText = Annotated[str, StringConstraints(max_length=200)]
@@ -25,7 +25,7 @@ class CustomerIn(RequestModel):
     name: ShortText | None = Field(
         default=None, description="Customer's name.", examples=["Aigerim Bekova"]
     )
-    email: EmailStr | None = Field(
+    email: EmailAddress | None = Field(
         default=None, description="Customer's email.", examples=["client@example.com"]
     )
     phone: Annotated[str, StringConstraints(max_length=40)] | None = Field(

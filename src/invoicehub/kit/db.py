@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import weakref
+from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -300,6 +301,7 @@ class Prebuilt:
         self.statement = statement
         self._column_keys = list(column_keys) if column_keys is not None else None
         self._by_dialect: dict[str, _Compiled] = {}
+        self._record: Callable[[Any], Any] | None = None
 
     def _compiled(self, dialect: Dialect) -> _Compiled:
         found = self._by_dialect.get(dialect.name)
@@ -340,6 +342,18 @@ class Prebuilt:
         compiled = self._compiled(connection.dialect)
         args = self._args(compiled, params)
         return self._run(connection, compiled, args, many=False)
+
+    def records(self, session: Session, params: Mapping[str, Any]) -> list[Any]:
+        """``execute`` for a SELECT, each row a named tuple of the selected columns' names
+        (their labels): read by attribute as a SQLAlchemy ``Row`` is."""
+        make = self._record
+        if make is None:
+            if not isinstance(self.statement, Select):
+                raise TypeError("records() reads the rows of a SELECT")
+            fields = list(self.statement.selected_columns.keys())
+            record: Any = namedtuple("Record", fields)  # type: ignore[misc]
+            make = self._record = record._make
+        return [make(row) for row in self.execute(session, params)]
 
     def execute_many(self, session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
         """Runs the statement once per row, in one driver call (no RETURNING)."""

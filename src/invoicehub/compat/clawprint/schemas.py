@@ -16,14 +16,13 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
-    EmailStr,
     Field,
     WithJsonSchema,
 )
 
 from invoicehub.invoices.schemas import is_overdue
 from invoicehub.invoices.states import InvoiceStatus
-from invoicehub.kit.schemas import AmountIn
+from invoicehub.kit.schemas import AmountIn, EmailAddress
 
 S = InvoiceStatus
 
@@ -247,7 +246,7 @@ class CreateInvoice(_Request):
         description="Business ID from /api/businesses.",
         examples=["org_5f0c2b9e1d7a4c3b8e6f9a01"],
     )
-    customer_email: EmailStr = Field(
+    customer_email: EmailAddress = Field(
         description="Customer email address.", examples=["client@example.com"]
     )
     customer_name: Text | None = Field(default=None, examples=["John Smith"])
@@ -271,7 +270,7 @@ class UpdateInvoice(_Request):
         default=None,
         description="sent (send it), paid (record full payment), refunded (refund it all), cancelled, or draft while it still is.",
     )
-    customer_email: EmailStr | None = Field(default=None, examples=["newemail@example.com"])
+    customer_email: EmailAddress | None = Field(default=None, examples=["newemail@example.com"])
     customer_name: Text | None = Field(default=None, examples=["Jane Smith"])
     due_date: DateIn | None = Field(default=None)
     notes: Text | None = Field(default=None, examples=["Updated notes"])
