@@ -9,12 +9,12 @@ import secrets
 from typing import Any, cast
 
 import pytest
-from sqlalchemy import Table, bindparam, event, insert, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Table, bindparam, event, func, insert, select, text
+from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
 
 from invoicehub.api.runtime import Runtime
 from invoicehub.invoices import repository as invoices
-from invoicehub.kit.db import Prebuilt
+from invoicehub.kit.db import Prebuilt, write_gate
 from invoicehub.kit.ids import new_public_id
 from invoicehub.models import Event, Organization
 from tests.conftest import OrgKeys
@@ -115,34 +115,79 @@ def test_a_driver_error_is_sqlalchemys_and_the_session_recovers(
         session.rollback()
 
 
-def test_statement_listeners_see_it(runtime: Runtime, org: OrgKeys) -> None:
-    seen: list[tuple[str, bool]] = []
+def test_statement_listeners_get_a_statement_with_its_context(
+    runtime: Runtime, org: OrgKeys
+) -> None:
+    # With a listener (a tracer, the benchmark's probe), the statement goes the usual way,
+    # so the listener gets an execution context as it would for any other statement.
+    seen: list[tuple[str, bool, Any]] = []
 
     def record(
-        _conn: Any, _cursor: Any, statement: str, _params: Any, _ctx: Any, many: bool
+        _conn: Any, _cursor: Any, statement: str, _params: Any, context: Any, many: bool
     ) -> None:
-        seen.append((statement, many))
+        seen.append((statement, many, context))
 
     engine = runtime.database.engine
     event.listen(engine, "before_cursor_execute", record)
+    rows = [event_row(org.internal_id), event_row(org.internal_id)]
     try:
         with runtime.database.session(write=True) as session:
-            INSERT_EVENTS.execute_many(session, [event_row(org.internal_id)])
+            INSERT_EVENTS.execute_many(session, rows)
+            [(new_id,)] = INSERT_EVENT.execute(session, event_row(org.internal_id))
+            stored = session.execute(
+                select(func.count()).where(Event.public_id.in_([r["public_id"] for r in rows]))
+            ).scalar_one()
             session.rollback()
     finally:
         event.remove(engine, "before_cursor_execute", record)
-    inserts = [(sql, many) for sql, many in seen if sql.startswith("INSERT INTO events")]
-    assert inserts == [(inserts[0][0], True)]
-    assert "created_at" in inserts[0][0]
+    inserts = [
+        (many, context) for sql, many, context in seen if sql.startswith("INSERT INTO events")
+    ]
+    assert [many for many, _ in inserts] == [True, False]
+    assert all(context is not None for _, context in inserts)
+    assert stored == 2
+    assert isinstance(new_id, int)
 
 
-def test_a_missing_value_is_named(runtime: Runtime, org: OrgKeys) -> None:
-    row = event_row(org.internal_id)
-    del row["object_id"]
+def test_an_insert_without_returning_asks_for_nothing_back(runtime: Runtime) -> None:
+    # PostgreSQL's compiler adds RETURNING of the primary key to a one-row INSERT unless told
+    # it is for many rows; every row of an executemany would then be sent back.
+    dialect = runtime.database.engine.dialect
+    for prebuilt in (INSERT_EVENTS, invoices._INSERT_LINES):
+        assert "RETURNING" not in prebuilt._compiled(dialect).sql
+    assert "RETURNING" in INSERT_EVENT._compiled(dialect).sql
+
+
+def test_binds_computed_per_execution_are_refused(runtime: Runtime) -> None:
+    expanding = Prebuilt(
+        select(EVENTS.c.id).where(EVENTS.c.id.in_(bindparam("ids", expanding=True)))
+    )
+    with runtime.database.session(write=False) as session, pytest.raises(ValueError, match="ids"):
+        expanding.execute(session, {"ids": [1, 2]})
+
+
+def test_a_value_its_type_refuses_is_a_statement_error(runtime: Runtime, org: OrgKeys) -> None:
+    naive = event_row(org.internal_id, created_at=dt.datetime(2026, 11, 22, 9, 30))
     with runtime.database.session(write=True) as session:
-        with pytest.raises(TypeError, match="object_id"):
-            INSERT_EVENT.execute(session, row)
+        with pytest.raises(StatementError, match="naive datetime"):
+            INSERT_EVENT.execute(session, naive)
         session.rollback()
+
+
+def test_a_lost_connection_is_invalidated(runtime: Runtime, org: OrgKeys) -> None:
+    with runtime.database.session(write=True) as session:
+        connection = session.connection()
+        connection.connection.dbapi_connection.close()  # type: ignore[union-attr]
+        with pytest.raises(DBAPIError) as raised:
+            INSERT_EVENT.execute(session, event_row(org.internal_id))
+        assert raised.value.connection_invalidated
+        assert connection.invalidated
+        session.rollback()
+    # The pool hands out a working connection afterwards.
+    with runtime.database.session(write=False) as session:
+        assert session.execute(text("SELECT 1")).scalar_one() == 1
+    gate = write_gate(runtime.database.engine)
+    assert gate is None or not gate.held
 
 
 def test_it_runs_in_the_sessions_transaction(runtime: Runtime, org: OrgKeys) -> None:

@@ -12,19 +12,22 @@ psycopg 3.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 import weakref
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import DateTime, Engine, MetaData, String, TypeDecorator, create_engine, event
 from sqlalchemy.engine import URL, Connection, Dialect, make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
-from sqlalchemy.sql.expression import ClauseElement, Select, UpdateBase
+from sqlalchemy.sql.expression import ClauseElement, Executable, Select, UpdateBase
+
+log = logging.getLogger(__name__)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -292,25 +295,42 @@ class Prebuilt:
     processors (UTCDateTime, DecimalText, JSON; values written into the statement, such as
     ``values(last_value=1)``, are sent too); a driver error comes out as SQLAlchemy's
     exception class (``IntegrityError``, ``OperationalError`` …), and one that means the
-    connection is gone invalidates it; statement listeners (``before_cursor_execute``,
-    ``after_cursor_execute``) still see the statement. What does not: Python-side column
-    defaults (give every column) and ORM features (identity map, autoflush, events on
-    objects). For INSERTs, UPDATEs and SELECTs built from tables, not ORM entities."""
+    connection is gone invalidates it (the pool's pre-ping finds its siblings). When the
+    engine has statement listeners (a tracer, bench/probe.py, a test counting statements),
+    the statement goes through ``Connection.execute`` instead, so they get what they
+    expect (an execution context, rewritten statements). What is given up: Python-side
+    column defaults (give every column), ORM features (identity map, autoflush, events on
+    objects), and binds computed per execution (callables, expanding IN lists), which are
+    refused. For INSERTs, UPDATEs and SELECTs built from tables, not ORM entities."""
 
     def __init__(self, statement: ClauseElement, *, column_keys: Sequence[str] | None = None):
         self.statement = statement
         self._column_keys = list(column_keys) if column_keys is not None else None
-        self._by_dialect: dict[str, _Compiled] = {}
+        # Per dialect object: two engines of one dialect may be set up differently.
+        self._by_dialect: weakref.WeakKeyDictionary[Dialect, _Compiled] = (
+            weakref.WeakKeyDictionary()
+        )
         self._record: Callable[[Any], Any] | None = None
 
     def _compiled(self, dialect: Dialect) -> _Compiled:
-        found = self._by_dialect.get(dialect.name)
+        found = self._by_dialect.get(dialect)
         if found is None:
-            found = self._by_dialect[dialect.name] = self._compile(dialect)
+            found = self._by_dialect[dialect] = self._compile(dialect)
         return found
 
     def _compile(self, dialect: Dialect) -> _Compiled:
-        compiled: Any = self.statement.compile(dialect=dialect, column_keys=self._column_keys)
+        statement = self.statement
+        returned: Sequence[Any] = ()
+        if isinstance(statement, Select):
+            returned = list(statement.selected_columns)
+        elif isinstance(statement, UpdateBase):  # its RETURNING columns, if any
+            returned = list(statement.exported_columns)
+        compiled: Any = statement.compile(
+            dialect=dialect,
+            column_keys=self._column_keys,
+            # Without it PostgreSQL's INSERT gets an implicit RETURNING of the primary key.
+            for_executemany=isinstance(statement, UpdateBase) and not returned,
+        )
         if getattr(compiled, "escaped_bind_names", None):
             raise ValueError("Prebuilt takes no bind names that the driver needs escaped")
         positional = bool(dialect.positional)
@@ -320,17 +340,13 @@ class Prebuilt:
         bind: list[tuple[Any, Callable[[Any], Any]]] = []
         for at, name in enumerate(names):
             param = by_name[name]
+            if param.callable is not None or param.expanding or param.literal_execute:
+                raise ValueError(f"Prebuilt cannot compute the bind {name!r} per execution")
             if not param.required:
-                fixed[name] = param.effective_value
+                fixed[name] = param.value
             processor = param.type.dialect_impl(dialect).bind_processor(dialect)
             if processor is not None:
                 bind.append((at if positional else name, processor))
-        statement = self.statement
-        returned: Sequence[Any] = ()
-        if isinstance(statement, Select):
-            returned = list(statement.selected_columns)
-        elif isinstance(statement, UpdateBase):  # its RETURNING columns, if any
-            returned = list(statement.exported_columns)
         result = tuple(
             column.type.dialect_impl(dialect).result_processor(dialect, None) for column in returned
         )
@@ -339,6 +355,9 @@ class Prebuilt:
     def execute(self, session: Session, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """Runs the statement once; returns its rows (RETURNING or SELECT), processed."""
         connection = session.connection()
+        if _listened(connection):
+            result = connection.execute(cast(Executable, self.statement), dict(params))
+            return [tuple(row) for row in result] if result.returns_rows else []
         compiled = self._compiled(connection.dialect)
         args = self._args(compiled, params)
         return self._run(connection, compiled, args, many=False)
@@ -360,6 +379,9 @@ class Prebuilt:
         if not rows:
             return
         connection = session.connection()
+        if _listened(connection):
+            connection.execute(cast(Executable, self.statement), [dict(row) for row in rows])
+            return
         compiled = self._compiled(connection.dialect)
         self._run(connection, compiled, [self._args(compiled, row) for row in rows], many=True)
 
@@ -373,43 +395,58 @@ class Prebuilt:
             else:
                 args = {name: values[name] for name in compiled.names}
         except KeyError as missing:
-            raise TypeError(f"no value for the bind parameter {missing}") from None
-        for at, process in compiled.bind:
-            args[at] = process(args[at])
+            raise StatementError(
+                f"a value is required for the bind parameter {missing}",
+                compiled.sql,
+                dict(params),
+                None,
+            ) from None
+        try:
+            for at, process in compiled.bind:
+                args[at] = process(args[at])
+        except Exception as exc:
+            raise StatementError(
+                f"({type(exc).__module__}.{type(exc).__name__}) {exc}",
+                compiled.sql,
+                dict(params),
+                exc,
+            ) from exc
         return args
 
     def _run(
         self, connection: Connection, compiled: _Compiled, args: Any, *, many: bool
     ) -> list[tuple[Any, ...]]:
-        dispatch = connection.dispatch
+        dialect = connection.dialect
         fairy: Any = connection.connection
-        cursor = fairy.cursor()
         sql = compiled.sql
+        rows: list[tuple[Any, ...]] = []
+        cursor = None
         try:
-            for listener in dispatch.before_cursor_execute:
-                listener(connection, cursor, sql, args, None, many)
-            rows: list[tuple[Any, ...]] = []
+            cursor = fairy.cursor()
             if many:
                 cursor.executemany(sql, args)
             else:
                 cursor.execute(sql, args)
-                rows = cursor.fetchall() if cursor.description is not None else []
-            for listener in dispatch.after_cursor_execute:
-                listener(connection, cursor, sql, args, None, many)
-        except connection.dialect.loaded_dbapi.Error as exc:
-            gone = connection.dialect.is_disconnect(exc, fairy.dbapi_connection, cursor)
+                if cursor.description is not None:
+                    rows = cursor.fetchall()
+        except dialect.loaded_dbapi.Error as exc:
+            gone = dialect.is_disconnect(exc, fairy.dbapi_connection, cursor)
+            _close_quietly(cursor)
+            cursor = None
             if gone:
                 connection.invalidate(exc)
             raise DBAPIError.instance(
                 sql,
                 args,
                 exc,
-                connection.dialect.loaded_dbapi.Error,
+                dialect.loaded_dbapi.Error,
+                hide_parameters=connection.engine.hide_parameters,
                 connection_invalidated=gone,
-                dialect=connection.dialect,
+                dialect=dialect,
+                ismulti=many,
             ) from exc
         finally:
-            cursor.close()
+            _close_quietly(cursor)
         result = compiled.result
         if rows and any(result):
             return [
@@ -420,3 +457,17 @@ class Prebuilt:
                 for row in rows
             ]
         return rows
+
+
+def _listened(connection: Connection) -> bool:
+    dispatch = connection.dispatch
+    return bool(dispatch.before_cursor_execute or dispatch.after_cursor_execute)
+
+
+def _close_quietly(cursor: Any) -> None:
+    # As SQLAlchemy's own cursor close: the statement's outcome is already decided.
+    if cursor is not None:
+        try:
+            cursor.close()
+        except Exception:
+            log.debug("closing a cursor failed", exc_info=True)
