@@ -16,7 +16,7 @@ from pydantic import (
     WithJsonSchema,
     field_validator,
 )
-from pydantic.networks import import_email_validator, validate_email
+from pydantic.networks import validate_email
 
 
 def _no_float_surprises(value: Any) -> Any:
@@ -34,7 +34,6 @@ def _checked_email(value: str) -> str:
     return validate_email(value)[1]
 
 
-import_email_validator()
 # pydantic's EmailStr (the same checks, errors, normalized answer and schema), remembered per
 # process: email-validator is pure Python, ~4 % of a create, and customers' addresses repeat.
 EmailAddress = Annotated[
