@@ -40,7 +40,7 @@ _INVOICES = cast(Table, Invoice.__table__)
 _LINE_KEY_COLUMNS = [(attr.key, attr.columns[0].key) for attr in _LINE_COLUMNS if attr.key != "id"]
 _INSERT_LINES = Prebuilt(
     core_insert(cast(Table, InvoiceLineItem.__table__)),
-    column_keys=[attr.columns[0].key for attr in _LINE_COLUMNS if attr.key != "id"],
+    column_keys=[column for _, column in _LINE_KEY_COLUMNS],
 )
 _SEQUENCES = cast(Table, InvoiceNumberSequence.__table__)
 # (attribute, column key) of every invoice column but the id, and how to get the value a
